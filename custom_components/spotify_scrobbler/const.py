@@ -1,0 +1,16 @@
+"""Constants of the Spotify Scrobbler integration."""
+
+from datetime import timedelta
+from typing import Final
+
+DOMAIN: Final = "spotify_scrobbler"
+
+SPOTIFY_AUTHORIZE_URL: Final = "https://accounts.spotify.com/authorize"
+SPOTIFY_TOKEN_URL: Final = "https://accounts.spotify.com/api/token"
+SPOTIFY_API_BASE: Final = "https://api.spotify.com/v1"
+
+# user-read-recently-played is all the scrobbler needs; the private/email scopes are not asked for.
+SPOTIFY_SCOPES: Final = ("user-read-recently-played",)
+
+# The seed's polling period.
+SCAN_INTERVAL: Final = timedelta(seconds=120)

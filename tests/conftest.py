@@ -24,7 +24,10 @@ def mongodb_uri() -> str:
 
 
 @pytest.fixture
-async def mongo_db(mongodb_uri: str) -> AsyncIterator[AsyncDatabase[dict[str, object]]]:
+async def mongo_db(
+    mongodb_uri: str,
+    socket_enabled: None,  # HA's test plugin blocks sockets; MongoDB is on 127.0.0.1
+) -> AsyncIterator[AsyncDatabase[dict[str, object]]]:
     """A database of its own for one test, dropped afterwards."""
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True

@@ -1,14 +1,138 @@
 """Spotify Scrobbler: scrobbles a Spotify account's listening history into MongoDB."""
 
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers.typing import ConfigType
+from __future__ import annotations
 
-from .const import DOMAIN
+from dataclasses import dataclass
+from functools import partial
+
+from aiohttp import ClientError, ClientResponseError
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, OAuth2TokenRequestReauthError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    OAuth2Session,
+    async_get_config_entry_implementation,
+)
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
+from pymongo import AsyncMongoClient
+
+from .const import (
+    CONF_DATABASE,
+    CONF_REQUEST_SPACING,
+    CONF_URI,
+    DOMAIN,
+    MONGO_TIMEOUT_MS,
+    SPOTIFY_API_BASE,
+)
+from .coordinator import ScrobblerCoordinator
+from .scrobbler import KnownMetadata, Scrobbler
+from .spotify import (
+    DEFAULT_SPACING,
+    BatchSupport,
+    RequestGate,
+    SpotifyAuthError,
+    SpotifyClient,
+    SpotifyError,
+)
+from .store import Account, Document, ScrobbleStore
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS: list[Platform] = []
+
+
+@dataclass(slots=True)
+class SharedSpotifyState:
+    """One per integration: Spotify rate-limits per app, whatever the account."""
+
+    gate: RequestGate
+    batch_support: BatchSupport
+
+
+SHARED: HassKey[SharedSpotifyState] = HassKey(DOMAIN)
+
+
+@dataclass(slots=True)
+class ScrobblerRuntimeData:
+    """What a set-up entry owns; released on unload."""
+
+    coordinator: ScrobblerCoordinator
+    mongo_client: AsyncMongoClient[Document]
+
+
+type SpotifyScrobblerConfigEntry = ConfigEntry[ScrobblerRuntimeData]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (entries are set up by async_setup_entry)."""
+    """Create the request gate all accounts share."""
+    hass.data[SHARED] = SharedSpotifyState(RequestGate(DEFAULT_SPACING), BatchSupport())
     return True
+
+
+def build_mongo_client(uri: str) -> AsyncMongoClient[Document]:
+    """A client with short timeouts; call it in the executor (TLS loads certificates)."""
+    return AsyncMongoClient(
+        uri,
+        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
+        connectTimeoutMS=MONGO_TIMEOUT_MS,
+        tz_aware=True,
+        appname=DOMAIN,
+    )
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:
+    """Connect the account's Spotify session and MongoDB, then start scrobbling."""
+    implementation = await async_get_config_entry_implementation(hass, entry)
+    oauth_session = OAuth2Session(hass, entry, implementation)
+    shared = hass.data[SHARED]
+    shared.gate.spacing = float(entry.options.get(CONF_REQUEST_SPACING, DEFAULT_SPACING))
+
+    async def access_token() -> str:
+        try:
+            await oauth_session.async_ensure_token_valid()
+        except OAuth2TokenRequestReauthError as err:
+            raise SpotifyAuthError("Spotify refused to refresh the token") from err
+        except ClientResponseError as err:
+            if 400 <= err.status < 500:  # invalid_grant and friends
+                raise SpotifyAuthError("Spotify refused to refresh the token") from err
+            raise SpotifyError(f"token refresh failed: HTTP {err.status}") from err
+        except (ClientError, TimeoutError, HomeAssistantError) as err:
+            raise SpotifyError(f"token refresh failed: {type(err).__name__}") from err
+        return str(oauth_session.token["access_token"])
+
+    client = SpotifyClient(
+        async_get_clientsession(hass),
+        access_token,
+        shared.gate,
+        base_url=SPOTIFY_API_BASE,
+        batch_support=shared.batch_support,
+    )
+    mongo_client = await hass.async_add_executor_job(
+        partial(build_mongo_client, entry.data[CONF_URI])
+    )
+    store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]])
+    known = KnownMetadata.empty()
+
+    def scrobbler_for(account: Account) -> Scrobbler:
+        return Scrobbler(client, store, account, known)
+
+    coordinator = ScrobblerCoordinator(hass, entry, scrobbler_for, store)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except BaseException:
+        await mongo_client.close()
+        raise
+    entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:
+    """Stop scrobbling and close the MongoDB client."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.mongo_client.close()
+    return unloaded

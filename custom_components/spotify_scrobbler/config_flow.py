@@ -1,27 +1,159 @@
-"""Config flow: OAuth with the user's Spotify app."""
+"""Config flow: OAuth with the user's Spotify app, then the MongoDB to scrobble into."""
+
+from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
 from homeassistant.helpers import config_entry_oauth2_flow
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from pymongo.errors import (
+    ConfigurationError,
+    InvalidURI,
+    OperationFailure,
+    PyMongoError,
+)
+from pymongo.uri_parser import parse_uri
 
-from .const import DOMAIN, SPOTIFY_SCOPES
+from .compat import vol
+from .const import (
+    CONF_DATABASE,
+    CONF_URI,
+    DEFAULT_DATABASE,
+    DEFAULT_URI,
+    DOMAIN,
+    SPOTIFY_API_BASE,
+    SPOTIFY_SCOPES,
+)
+from .spotify import (
+    RequestGate,
+    SpotifyClient,
+    SpotifyError,
+    SpotifyForbiddenError,
+)
+from .store import ScrobbleStore
+
+_LOGGER = logging.getLogger(__name__)
+
+# MongoDB error codes meaning "who you are" or "what you may do" is the problem.
+AUTH_ERROR_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
+
+
+async def validate_mongodb(hass: Any, uri: str, database: str) -> str | None:
+    """Connect, ping and prove write permission; an error key or None."""
+    from . import build_mongo_client  # noqa: PLC0415  # avoids an import cycle
+
+    try:
+        await hass.async_add_executor_job(partial(parse_uri, uri))
+    except InvalidURI, ConfigurationError, ValueError:
+        return "invalid_uri"
+    try:
+        client = await hass.async_add_executor_job(partial(build_mongo_client, uri))
+    except ConfigurationError, ValueError:
+        return "invalid_uri"
+    try:
+        await client.admin.command("ping")
+        await ScrobbleStore(client[database]).check_writable()
+    except OperationFailure as err:
+        return "invalid_auth" if err.code in AUTH_ERROR_CODES else "cannot_connect"
+    except PyMongoError:
+        return "cannot_connect"
+    finally:
+        await client.close()
+    return None
 
 
 class SpotifyScrobblerFlowHandler(
     config_entry_oauth2_flow.AbstractOAuth2FlowHandler, domain=DOMAIN
 ):
-    """Link a Spotify account through OAuth."""
+    """Link a Spotify account through OAuth, then choose the MongoDB database."""
 
     DOMAIN = DOMAIN
     VERSION = 1
 
+    def __init__(self) -> None:
+        """Start with no account linked."""
+        super().__init__()
+        self._oauth_data: dict[str, Any] = {}
+        self._title = ""
+
     @property
     def logger(self) -> logging.Logger:
         """Logger of the OAuth helper."""
-        return logging.getLogger(__name__)
+        return _LOGGER
 
     @property
     def extra_authorize_data(self) -> dict[str, Any]:
         """Ask Spotify for the scopes the scrobbler needs."""
         return {"scope": " ".join(SPOTIFY_SCOPES)}
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The refresh token expired or was revoked: authorize again."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Explain, then restart OAuth."""
+        if user_input is None:
+            return self.async_show_form(step_id="reauth_confirm")
+        return await self.async_step_user()
+
+    async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """Identify the account, then ask for MongoDB (or finish a reauth)."""
+        token = str(data["token"]["access_token"])
+
+        async def static_token() -> str:
+            return token
+
+        client = SpotifyClient(
+            async_get_clientsession(self.hass),
+            static_token,
+            RequestGate(spacing=0),
+            base_url=SPOTIFY_API_BASE,
+        )
+        try:
+            me = await client.current_user()
+        except SpotifyForbiddenError:
+            return self.async_abort(reason="user_not_premium")
+        except SpotifyError:
+            return self.async_abort(reason="connection_error")
+
+        await self.async_set_unique_id(me["id"])
+        if self.source == SOURCE_REAUTH:
+            self._abort_if_unique_id_mismatch(reason="reauth_account_mismatch")
+            return self.async_update_reload_and_abort(self._get_reauth_entry(), data_updates=data)
+        self._abort_if_unique_id_configured()
+        self._oauth_data = data
+        name = me.get("display_name")
+        self._title = name if isinstance(name, str) and name else me["id"]
+        return await self.async_step_mongodb()
+
+    async def async_step_mongodb(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Where to store the plays; tested before the entry is created."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            error = await validate_mongodb(
+                self.hass, user_input[CONF_URI], user_input[CONF_DATABASE]
+            )
+            if error is None:
+                return self.async_create_entry(
+                    title=self._title, data={**self._oauth_data, **user_input}
+                )
+            errors["base"] = error
+        defaults = user_input or {CONF_URI: DEFAULT_URI, CONF_DATABASE: DEFAULT_DATABASE}
+        return self.async_show_form(
+            step_id="mongodb",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_URI, default=defaults[CONF_URI]): str,
+                    vol.Required(CONF_DATABASE, default=defaults[CONF_DATABASE]): str,
+                }
+            ),
+            errors=errors,
+        )

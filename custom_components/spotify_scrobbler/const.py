@@ -14,3 +14,16 @@ SPOTIFY_SCOPES: Final = ("user-read-recently-played",)
 
 # The seed's polling period.
 SCAN_INTERVAL: Final = timedelta(seconds=120)
+
+CONF_URI: Final = "uri"
+CONF_DATABASE: Final = "database"
+CONF_BLACKLISTED_ARTISTS: Final = "blacklisted_artists"
+CONF_REQUEST_SPACING: Final = "request_spacing"
+
+DEFAULT_URI: Final = "mongodb://127.0.0.1:27017"
+DEFAULT_DATABASE: Final = "your_spotify"
+
+# Short enough that a dead MongoDB never holds up Home Assistant's startup.
+MONGO_TIMEOUT_MS: Final = 5000
+
+EVENT_SCROBBLED: Final = "spotify_scrobbler_scrobbled"

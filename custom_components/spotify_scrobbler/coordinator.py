@@ -1,0 +1,166 @@
+"""The 120 s DataUpdateCoordinator of one Spotify account around scrobbler.py."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+from pymongo.errors import PyMongoError
+
+from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
+from .models import CycleSummary, Play, PlayDetails
+from .scrobbler import Scrobbler, details_from_documents
+from .spotify import SpotifyAuthError, SpotifyError, SpotifyRateLimitedError
+from .store import Account, ScrobbleStore
+
+if TYPE_CHECKING:
+    from . import SpotifyScrobblerConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ScrobblerData:
+    """Everything the entities show, kept current without scanning the history."""
+
+    last_play: PlayDetails | None = None
+    total_plays: int = 0
+    plays_today: int = 0
+    listened_ms_today: int = 0
+    day_start: datetime | None = None
+    new_plays: tuple[PlayDetails, ...] = ()
+    last_cycle: CycleSummary = field(default_factory=CycleSummary)
+
+
+class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
+    """Runs one scrobbling cycle per update and fires an event per new play."""
+
+    config_entry: SpotifyScrobblerConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SpotifyScrobblerConfigEntry,
+        scrobbler_factory: Any,
+        store: ScrobbleStore,
+    ) -> None:
+        """``scrobbler_factory(account)`` builds the Scrobbler once the account is loaded."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=SCAN_INTERVAL,
+        )
+        self._scrobbler_factory = scrobbler_factory
+        self.store = store
+        self.scrobbler: Scrobbler | None = None
+
+    @property
+    def account(self) -> Account | None:
+        """The account's ``users`` document as last read or written."""
+        return self.scrobbler.account if self.scrobbler else None
+
+    async def _async_setup(self) -> None:
+        """Create indexes, find the account and read the current totals (once)."""
+        try:
+            await self.store.ensure_indexes()
+            account = await self.store.load_account(
+                self.config_entry.unique_id or "",
+                self.config_entry.title,
+                self._blacklist(),
+            )
+            self.scrobbler = self._scrobbler_factory(account)
+            self.data = await self._read_totals(ScrobblerData())
+        except PyMongoError as err:
+            raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
+
+    async def _async_update_data(self) -> ScrobblerData:
+        """Run one cycle and fold its new plays into the totals."""
+        assert self.scrobbler is not None  # set by _async_setup  # noqa: S101
+        data = self.data or ScrobblerData()
+        try:
+            if data.day_start != dt_util.start_of_local_day():
+                data = await self._read_totals(data)
+            result = await self.scrobbler.run_cycle(self._blacklist())
+        except SpotifyAuthError as err:
+            raise ConfigEntryAuthFailed(str(err)) from err
+        except SpotifyRateLimitedError as err:
+            raise UpdateFailed(str(err), retry_after=err.retry_after) from err
+        except SpotifyError as err:
+            raise UpdateFailed(f"Spotify: {err}") from err
+        except PyMongoError as err:
+            raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
+
+        data = replace(data, new_plays=result.new_plays, last_cycle=result.summary)
+        for details in result.new_plays:
+            data = _count(data, details)
+            self._fire_event(details)
+        return data
+
+    async def _read_totals(self, data: ScrobblerData) -> ScrobblerData:
+        """Totals from MongoDB: at startup and once per day (indexed counts)."""
+        assert self.scrobbler is not None  # noqa: S101
+        owner = self.scrobbler.account.owner
+        day_start = dt_util.start_of_local_day()
+        plays_today, listened_ms = await self.store.day_totals(
+            owner, day_start, day_start + timedelta(days=1)
+        )
+        last_play = data.last_play
+        if last_play is None:
+            doc = await self.store.latest_play(owner)
+            if doc is not None:
+                tracks, albums, artists = await self.store.metadata(
+                    [doc["id"]], [doc.get("albumId") or ""], doc.get("artistIds") or []
+                )
+                last_play = details_from_documents(doc, tracks, albums, artists)
+        return replace(
+            data,
+            total_plays=await self.store.totals(owner),
+            plays_today=plays_today,
+            listened_ms_today=listened_ms,
+            day_start=day_start,
+            last_play=last_play,
+        )
+
+    def _blacklist(self) -> list[str]:
+        return list(self.config_entry.options.get(CONF_BLACKLISTED_ARTISTS, []))
+
+    def _fire_event(self, details: PlayDetails) -> None:
+        play = details.play
+        self.hass.bus.async_fire(
+            EVENT_SCROBBLED,
+            {
+                "entry_id": self.config_entry.entry_id,
+                "account": self.config_entry.unique_id,
+                "track_id": play.track_id,
+                "track_name": details.track_name,
+                "artist_names": list(details.artist_names),
+                "album_name": details.album_name,
+                "played_at": play.played_at.isoformat(),
+                "duration_ms": play.duration_ms,
+                "blacklisted": play.blacklisted,
+            },
+        )
+
+
+def _count(data: ScrobblerData, details: PlayDetails) -> ScrobblerData:
+    """Fold one new play into the totals (blacklisted plays are stored, not counted)."""
+    play: Play = details.play
+    if play.blacklisted:
+        return data
+    today = data.day_start is not None and play.played_at >= data.day_start
+    newest = data.last_play is None or play.played_at >= data.last_play.play.played_at
+    return replace(
+        data,
+        total_plays=data.total_plays + 1,
+        plays_today=data.plays_today + (1 if today else 0),
+        listened_ms_today=data.listened_ms_today + (play.duration_ms if today else 0),
+        last_play=details if newest else data.last_play,
+    )

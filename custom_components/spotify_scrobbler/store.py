@@ -1,0 +1,262 @@
+"""MongoDB storage (PyMongo's AsyncMongoClient) in Your Spotify's schema.
+
+Collections: users, infos (plays), tracks, albums, artists. Every write is idempotent:
+metadata is upserted, plays are protected by a unique (owner, played_at) index and
+``lastTimestamp`` only moves forward, so a cycle interrupted anywhere can be re-run.
+No Spotify token is ever written here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from .models import Play
+
+_LOGGER = logging.getLogger(__name__)
+
+DUPLICATE_KEY: Final = 11000
+NOT_BLACKLISTED: Final = {"blacklistedBy": {"$exists": False}}
+
+Document = dict[str, Any]
+
+# The seed's indexes plus the ones our queries need; (owner, played_at) unique makes
+# play inserts idempotent and serves the window, sensor and "last play" queries.
+INDEXES: Final[dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]] = {
+    "infos": [
+        ([("owner", ASCENDING), ("played_at", ASCENDING)], {"unique": True}),
+        ([("id", ASCENDING)], {}),
+        ([("albumId", ASCENDING)], {}),
+        ([("primaryArtistId", ASCENDING)], {}),
+        ([("played_at", ASCENDING)], {}),
+    ],
+    "tracks": [([("id", ASCENDING)], {"unique": True})],
+    "albums": [([("id", ASCENDING)], {"unique": True})],
+    "artists": [([("id", ASCENDING)], {"unique": True})],
+    "users": [([("spotifyId", ASCENDING)], {"unique": True})],
+}
+
+
+@dataclass(slots=True)
+class Account:
+    """What the store keeps about one Spotify account (the ``users`` document)."""
+
+    owner: ObjectId
+    spotify_id: str
+    last_timestamp: int  # Unix ms of the newest play seen, 0 before the first cycle
+    first_listened_at: datetime | None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class WriteResult:
+    """What one cycle's writes changed."""
+
+    inserted_plays: tuple[Play, ...]
+    new_tracks: int
+    new_albums: int
+    new_artists: int
+
+
+class ScrobbleStore:
+    """All MongoDB I/O of the integration."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        """Use ``db`` (the client's lifetime is managed by the caller)."""
+        self.db = db
+        self.infos = db["infos"]
+        self.tracks = db["tracks"]
+        self.albums = db["albums"]
+        self.artists = db["artists"]
+        self.users = db["users"]
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes (a no-op when they exist)."""
+        for collection, specs in INDEXES.items():
+            for keys, options in specs:
+                await self.db[collection].create_index(keys, **options)
+
+    async def check_writable(self) -> None:
+        """Prove the credentials may write (raises OperationFailure otherwise)."""
+        probe = self.db["scrobbler_write_check"]
+        await probe.replace_one({"_id": "probe"}, {"_id": "probe"}, upsert=True)
+        await probe.drop()
+
+    async def load_account(
+        self, spotify_id: str, username: str, blacklisted_artists: Sequence[str]
+    ) -> Account:
+        """Find or create the ``users`` document of a Spotify account."""
+        doc = await self.users.find_one_and_update(
+            {"spotifyId": spotify_id},
+            {
+                "$set": {
+                    "username": username,
+                    "settings.blacklistedArtists": list(blacklisted_artists),
+                },
+                "$setOnInsert": {"spotifyId": spotify_id, "lastTimestamp": 0},
+            },
+            upsert=True,
+            return_document=True,
+        )
+        assert doc is not None  # upsert=True with return_document=AFTER  # noqa: S101
+        stored_counters = doc.get("scrobbler", {}).get("counters", {})
+        return Account(
+            owner=doc["_id"],
+            spotify_id=spotify_id,
+            last_timestamp=int(doc.get("lastTimestamp") or 0),
+            first_listened_at=doc.get("firstListenedAt"),
+            counters={k: int(v) for k, v in stored_counters.items() if isinstance(v, int)},
+        )
+
+    async def plays_between(
+        self, owner: ObjectId, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime]]:
+        """(track id, played_at) of the stored plays in [start, end] (a small window)."""
+        cursor = self.infos.find(
+            {"owner": owner, "played_at": {"$gte": start, "$lte": end}},
+            {"_id": 0, "id": 1, "played_at": 1},
+        )
+        return [(doc["id"], doc["played_at"]) async for doc in cursor]
+
+    async def enriched_artist_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` whose artist document already has Spotify's full data."""
+        cursor = self.artists.find(
+            {"id": {"$in": list(ids)}, "genres": {"$exists": True}}, {"_id": 0, "id": 1}
+        )
+        return {doc["id"] async for doc in cursor}
+
+    async def write_cycle(
+        self,
+        account: Account,
+        *,
+        tracks: Sequence[Document],
+        albums: Sequence[Document],
+        artists: Sequence[Document],
+        artist_stubs: Sequence[Document],
+        plays: Sequence[Play],
+        newest_played_at: datetime | None,
+    ) -> WriteResult:
+        """Write one cycle in an order that cannot lose a play.
+
+        Metadata first, then plays, then ``lastTimestamp``/``firstListenedAt``: a crash
+        between two steps leaves plays that the next cycle's lookback finds again.
+        """
+        new_tracks = await _upsert_by_id(self.tracks, [(doc, False) for doc in tracks])
+        new_albums = await _upsert_by_id(self.albums, [(doc, False) for doc in albums])
+        # Enriched artists replace stubs; stubs (enrichment failed) never replace anything.
+        new_artists = await _upsert_by_id(
+            self.artists, [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs]
+        )
+        inserted = await self._insert_plays(account.owner, plays)
+
+        counters = {
+            "plays": len(inserted),
+            "tracks": new_tracks,
+            "albums": new_albums,
+            "artists": new_artists,
+        }
+        update: Document = {"$inc": {f"scrobbler.counters.{k}": v for k, v in counters.items()}}
+        if newest_played_at is not None:
+            update["$max"] = {"lastTimestamp": _to_ms(newest_played_at)}
+        if inserted:
+            update["$min"] = {"firstListenedAt": min(play.played_at for play in inserted)}
+        await self.users.update_one({"_id": account.owner}, update)
+
+        if newest_played_at is not None:
+            account.last_timestamp = max(account.last_timestamp, _to_ms(newest_played_at))
+        if inserted:
+            first = min(play.played_at for play in inserted)
+            if account.first_listened_at is None or first < account.first_listened_at:
+                account.first_listened_at = first
+        for key, value in counters.items():
+            account.counters[key] = account.counters.get(key, 0) + value
+        return WriteResult(tuple(inserted), new_tracks, new_albums, new_artists)
+
+    async def _insert_plays(self, owner: ObjectId, plays: Sequence[Play]) -> list[Play]:
+        """Insert plays; those already stored (unique index) are skipped, not errors."""
+        if not plays:
+            return []
+        docs = [play.to_document(owner) for play in plays]
+        try:
+            await self.infos.insert_many(docs, ordered=False)
+        except BulkWriteError as err:
+            errors = err.details.get("writeErrors", [])
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            rejected = {error["index"] for error in errors}
+            return [play for index, play in enumerate(plays) if index not in rejected]
+        return list(plays)
+
+    async def totals(self, owner: ObjectId) -> int:
+        """Number of counted (not blacklisted) plays of an account."""
+        return await self.infos.count_documents({"owner": owner, **NOT_BLACKLISTED})
+
+    async def day_totals(self, owner: ObjectId, start: datetime, end: datetime) -> tuple[int, int]:
+        """(plays, listened ms) of counted plays in [start, end)."""
+        match = {"owner": owner, "played_at": {"$gte": start, "$lt": end}, **NOT_BLACKLISTED}
+        # One accumulator per $group: FerretDB 1.24 computes only the first of several.
+        cursor = await self.infos.aggregate(
+            [{"$match": match}, {"$group": {"_id": None, "ms": {"$sum": "$durationMs"}}}]
+        )
+        rows = await cursor.to_list()
+        listened_ms = int(rows[0]["ms"]) if rows else 0
+        return await self.infos.count_documents(match), listened_ms
+
+    async def latest_play(self, owner: ObjectId) -> Document | None:
+        """The newest counted play document of an account."""
+        return await self.infos.find_one(
+            {"owner": owner, **NOT_BLACKLISTED}, sort=[("played_at", DESCENDING)]
+        )
+
+    async def metadata(
+        self, track_ids: Iterable[str], album_ids: Iterable[str], artist_ids: Iterable[str]
+    ) -> tuple[dict[str, Document], dict[str, Document], dict[str, Document]]:
+        """Track, album and artist documents by id (for a handful of plays)."""
+        found: list[dict[str, Document]] = []
+        for collection, ids in (
+            (self.tracks, track_ids),
+            (self.albums, album_ids),
+            (self.artists, artist_ids),
+        ):
+            wanted = list(dict.fromkeys(ids))
+            docs = collection.find({"id": {"$in": wanted}}, {"_id": 0})
+            found.append({doc["id"]: doc async for doc in docs} if wanted else {})
+        return found[0], found[1], found[2]
+
+
+async def _upsert_by_id(
+    collection: AsyncCollection[Document], docs: Sequence[tuple[Document, bool]]
+) -> int:
+    """Upsert (document, overwrite) pairs keyed by Spotify id; returns how many were new.
+
+    Overwriting sets the fields; otherwise an existing document is left untouched.
+    """
+    if not docs:
+        return 0
+    requests = [
+        UpdateOne(
+            {"id": doc["id"]},
+            {"$set" if overwrite else "$setOnInsert": _without_id(doc)},
+            upsert=True,
+        )
+        for doc, overwrite in docs
+    ]
+    result = await collection.bulk_write(requests, ordered=False)
+    return int(result.upserted_count)
+
+
+def _without_id(doc: Mapping[str, Any]) -> Document:
+    return {key: value for key, value in doc.items() if key not in {"_id", "id"}}
+
+
+def _to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,12 +1,35 @@
-"""Shared fixtures: custom integrations enabled, one MongoDB database per test."""
+"""Shared fixtures: custom integrations, one MongoDB database per test, a fake Spotify."""
 
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.spotify_scrobbler import spotify as spotify_module
+from custom_components.spotify_scrobbler.const import (
+    CONF_DATABASE,
+    CONF_REQUEST_SPACING,
+    CONF_URI,
+    DOMAIN,
+)
+
+from .spotify_fake import Catalog, FakeSpotify
+
+MongoDb = AsyncDatabase[dict[str, Any]]
 
 
 @pytest.fixture(autouse=True)
@@ -27,9 +50,9 @@ def mongodb_uri() -> str:
 async def mongo_db(
     mongodb_uri: str,
     socket_enabled: None,  # HA's test plugin blocks sockets; MongoDB is on 127.0.0.1
-) -> AsyncIterator[AsyncDatabase[dict[str, object]]]:
+) -> AsyncIterator[MongoDb]:
     """A database of its own for one test, dropped afterwards."""
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True
     )
     name = f"test_{uuid.uuid4().hex[:12]}"
@@ -38,3 +61,92 @@ async def mongo_db(
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    """The standard deterministic catalogue."""
+    return Catalog.generate(seed=7)
+
+
+@pytest.fixture
+async def fake_spotify(
+    catalog: Catalog, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FakeSpotify]:
+    """Spotify's Web API and token endpoint on 127.0.0.1, wired into the integration."""
+    fake = FakeSpotify(catalog, now=dt_util.utcnow())
+    await fake.start()
+    monkeypatch.setattr("custom_components.spotify_scrobbler.SPOTIFY_API_BASE", fake.api_url)
+    monkeypatch.setattr(
+        "custom_components.spotify_scrobbler.config_flow.SPOTIFY_API_BASE", fake.api_url
+    )
+    monkeypatch.setattr(
+        "custom_components.spotify_scrobbler.application_credentials.SPOTIFY_TOKEN_URL",
+        fake.token_url,
+    )
+    # Retries back off for seconds in production; keep the tests fast.
+    monkeypatch.setattr(spotify_module, "BACKOFF_BASE", 0.01)
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def credentials(hass: HomeAssistant) -> None:
+    """The user's Spotify app, as entered under Application credentials."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass, DOMAIN, ClientCredential("client-id", "client-secret"), DOMAIN
+    )
+
+
+def make_entry(
+    fake: FakeSpotify,
+    mongo_db: MongoDb,
+    *,
+    unique_id: str | None = None,
+    options: dict[str, Any] | None = None,
+    expires_in: float = 3600,
+) -> MockConfigEntry:
+    """A config entry as the config flow creates it, pointing at the fake and the test DB."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=fake.display_name,
+        unique_id=unique_id or fake.user_id,
+        data={
+            "auth_implementation": DOMAIN,
+            "token": {
+                "access_token": fake.access_token,
+                "refresh_token": fake.refresh_token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "expires_at": time.time() + expires_in,
+                "scope": "user-read-recently-played",
+            },
+            CONF_URI: os.environ["MONGODB_URI"],
+            CONF_DATABASE: mongo_db.name,
+        },
+        options={CONF_REQUEST_SPACING: 0, **(options or {})},
+    )
+
+
+@pytest.fixture
+def setup_entry(
+    hass: HomeAssistant, credentials: None, fake_spotify: FakeSpotify, mongo_db: MongoDb
+) -> Callable[..., Awaitable[MockConfigEntry]]:
+    """Add an entry and set it up; returns it (its state tells whether setup worked)."""
+
+    async def _setup(**kwargs: Any) -> MockConfigEntry:
+        entry = make_entry(fake_spotify, mongo_db, **kwargs)
+        entry.add_to_hass(hass)
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        return entry
+
+    return _setup
+
+
+def next_poll() -> timedelta:
+    """Slightly more than the 120 s polling period."""
+    return timedelta(seconds=121)

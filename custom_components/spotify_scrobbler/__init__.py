@@ -7,8 +7,8 @@ from functools import partial
 
 from aiohttp import ClientError, ClientResponseError
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, OAuth2TokenRequestReauthError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -126,6 +126,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
         await mongo_client.close()
         raise
     entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client)
+    # A coordinator only polls while someone listens; scrobbling must go on even when
+    # every entity is disabled, so the entry itself listens.
+    entry.async_on_unload(coordinator.async_add_listener(lambda: None))
+
+    async def close_on_stop(_: Event) -> None:
+        await mongo_client.close()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

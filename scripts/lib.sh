@@ -130,6 +130,9 @@ ensure_venv() {
 FERRETDB_BIN="$CACHE/bin/ferretdb-launcher"
 FERRETDB_PID=""
 FERRETDB_DIR=""
+# Non-empty: start_ferretdb puts it in a session of its own, out of reach of the terminal's
+# Ctrl-C, so that the caller decides when it stops (scripts/develop stops HA first).
+FERRETDB_SETSID=""
 
 ensure_ferretdb() {
     local src="$REPO/scripts/ferretdb" stamp
@@ -161,7 +164,7 @@ start_ferretdb() {
     local port="$1"
     FERRETDB_DIR="$2"
     mkdir -p "$FERRETDB_DIR"
-    "$FERRETDB_BIN" -listen "127.0.0.1:$port" -dir "$FERRETDB_DIR/data" >"$FERRETDB_DIR/ferretdb.log" 2>&1 &
+    ${FERRETDB_SETSID:+setsid} "$FERRETDB_BIN" -listen "127.0.0.1:$port" -dir "$FERRETDB_DIR/data" >"$FERRETDB_DIR/ferretdb.log" 2>&1 &
     FERRETDB_PID=$!
     for _ in $(seq 1 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -226,7 +226,7 @@ async def test_artist_enrichment_requests(
     fake_spotify: FakeSpotify,
     catalog: Catalog,
     mongo_db: MongoDb,
-    batch_allowed: bool,  # noqa: FBT001
+    batch_allowed: bool,
 ) -> None:
     """Batch lookups while Spotify allows them, else one per artist; never twice."""
     fake_spotify.batch_allowed = batch_allowed

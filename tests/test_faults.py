@@ -1,0 +1,341 @@
+"""Faults around the cycle: crashes between writes, Spotify errors, auth, two accounts."""
+
+from collections.abc import Awaitable, Callable
+from itertools import pairwise
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.spotify_scrobbler import spotify as spotify_module
+from custom_components.spotify_scrobbler.const import CONF_REQUEST_SPACING
+
+from .conftest import MongoDb, make_entry
+from .spotify_fake import Catalog, FakeSpotify, listening_day
+from .test_scrobbling import expected, plays_of, stored_plays, tick
+
+SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
+
+# The writes of one cycle, in order: (collection, method).
+WRITE_STEPS = [
+    ("tracks", "bulk_write"),
+    ("albums", "bulk_write"),
+    ("artists", "bulk_write"),
+    ("infos", "insert_many"),
+    ("users", "update_one"),
+]
+
+
+@pytest.mark.parametrize(("collection", "method"), WRITE_STEPS)
+async def test_crash_between_writes_loses_and_duplicates_nothing(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+    collection: str,
+    method: str,
+) -> None:
+    """A write that fails mid-cycle: the next cycle stores every play exactly once."""
+    now = fake_spotify.now
+    assert now is not None
+    first = plays_of(catalog, now, [(0, 30.0), (1, 25.0)])
+    fake_spotify.add_plays(first)
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+
+    second = plays_of(catalog, now, [(2, 10.0), (3, 5.0), (0, 2.0)])
+    fake_spotify.add_plays(second)
+    original = getattr(AsyncCollection, method)
+    failures: list[str] = []
+
+    async def failing(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        if self.name == collection and not failures:
+            failures.append(self.name)
+            if collection in {"infos", "users"}:
+                await original(self, *args, **kwargs)  # the write lands, the answer is lost
+            raise AutoReconnect("connection lost (injected)")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, method, failing)
+    await tick(hass)
+    assert failures == [collection]
+    assert entry.runtime_data.coordinator.last_update_success is False
+
+    await tick(hass)
+    assert entry.runtime_data.coordinator.last_update_success is True
+    assert await stored_plays(mongo_db) == expected(first + second)
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    assert user["lastTimestamp"] == int(second[-1].played_at.timestamp() * 1000)
+
+
+async def test_mongodb_unreachable_at_setup_retries_later(
+    hass: HomeAssistant, credentials: None, fake_spotify: FakeSpotify, mongo_db: MongoDb
+) -> None:
+    """A dead MongoDB makes setup fail quickly with 'not ready' (HA retries), no crash."""
+    template = make_entry(fake_spotify, mongo_db)
+    entry = MockConfigEntry(
+        domain=template.domain,
+        title=template.title,
+        unique_id=template.unique_id,
+        data={**template.data, "uri": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"},
+        options=dict(template.options),
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "MongoDB" in (entry.reason or "")
+
+
+async def test_rate_limit_short_retry_after_is_waited_out(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """429 with a short Retry-After: wait, retry, store."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    fake_spotify.add_plays(plays)
+    fake_spotify.inject("/v1/me/player/recently-played", status=429, headers={"Retry-After": "1"})
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    calls = fake_spotify.calls("/v1/me/player/recently-played")
+    assert len(calls) == 2
+    assert calls[1].at - calls[0].at >= 0.9
+    assert await stored_plays(mongo_db) == expected(plays)
+
+
+async def test_rate_limit_long_retry_after_pauses_polling(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """429 with an hour-long Retry-After fails the cycle at once, without busy retries."""
+    now = fake_spotify.now
+    assert now is not None
+    fake_spotify.add_plays(plays_of(catalog, now, [(0, 10.0)]))
+    entry = await setup_entry()
+    fake_spotify.add_plays(plays_of(catalog, now, [(1, 1.0)]))
+    fake_spotify.inject(
+        "/v1/me/player/recently-played",
+        status=429,
+        headers={"Retry-After": "3600"},
+        body={"error": {"status": 429, "message": "API rate limit exceeded"}},
+    )
+    fake_spotify.reset_log()
+    await tick(hass)
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator.last_update_success is False
+    assert "retry after 3600" in str(coordinator.last_exception)
+    assert len(fake_spotify.requests) == 1
+    assert await mongo_db["infos"].count_documents({}) == 1
+
+
+async def test_server_errors_then_success(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """5xx and a malformed body are retried with backoff; the cycle then succeeds."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    fake_spotify.add_plays(plays)
+    fake_spotify.inject("/v1/me/player/recently-played", status=503)
+    fake_spotify.inject("/v1/me/player/recently-played", status=502)
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    assert len(fake_spotify.calls("/v1/me/player/recently-played")) == 3
+    assert await stored_plays(mongo_db) == expected(plays)
+
+
+async def test_server_errors_give_up_after_bounded_attempts(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A Spotify outage ends the cycle after MAX_ATTEMPTS; the next cycle catches up."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    fake_spotify.add_plays(plays)
+    fake_spotify.inject(
+        "/v1/me/player/recently-played", status=500, times=spotify_module.MAX_ATTEMPTS
+    )
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert len(fake_spotify.calls("/v1/me/player/recently-played")) == spotify_module.MAX_ATTEMPTS
+
+
+async def test_timeouts_are_retried(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request that hangs past the timeout is retried."""
+    monkeypatch.setattr(
+        spotify_module, "REQUEST_TIMEOUT", spotify_module.aiohttp.ClientTimeout(0.3)
+    )
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    fake_spotify.add_plays(plays)
+    fake_spotify.inject("/v1/me/player/recently-played", delay=5.0)
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    assert await stored_plays(mongo_db) == expected(plays)
+
+
+async def test_invalid_grant_starts_reauth(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+) -> None:
+    """An expired or revoked refresh token (invalid_grant) starts the reauth flow."""
+    fake_spotify.token_revoked = True
+    entry = await setup_entry(expires_in=-60)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress()
+    assert [(f["context"]["source"], f["context"]["entry_id"]) for f in flows] == [
+        (SOURCE_REAUTH, entry.entry_id)
+    ]
+    assert fake_spotify.counts["/api/token"] == 1
+    assert fake_spotify.calls("/v1/") == []
+
+
+async def test_revoked_access_token_mid_cycle_starts_reauth(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A 401 from the Web API with a token HA believes valid: reauth."""
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    fake_spotify.expire_access_tokens()
+    await tick(hass)
+    flows = hass.config_entries.flow.async_progress()
+    assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
+
+
+async def test_token_refresh_keeps_scrobbling(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """An expired access token is refreshed by HA before the request."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    fake_spotify.add_plays(plays)
+    fake_spotify.expire_access_tokens()
+    entry = await setup_entry(expires_in=-60)
+    assert entry.state is ConfigEntryState.LOADED
+    assert fake_spotify.counts["/api/token"] == 1
+    assert await stored_plays(mongo_db) == expected(plays)
+    assert entry.data["token"]["access_token"] != "fake-access-token"
+
+
+async def test_two_accounts_share_one_spaced_queue(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Requests of two accounts never overlap and keep the minimum spacing."""
+    spacing = 0.25
+    start = dt_util.utcnow() - timedelta(minutes=50)
+    day = listening_day(catalog, start, plays=40, hours=0.8, seed=5, local_files=0)
+    fake_spotify.add_plays(day.plays)
+    entries = [make_entry(fake_spotify, mongo_db, unique_id=f"account-{n}") for n in range(2)]
+    for entry in entries:
+        entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(entry, options={CONF_REQUEST_SPACING: spacing})
+    # Setting up the integration sets up all of its entries.
+    await hass.config_entries.async_setup(entries[0].entry_id)
+    await hass.async_block_till_done()
+    assert [e.state for e in entries] == [ConfigEntryState.LOADED] * 2
+
+    fake_spotify.reset_log()
+    await tick(hass)
+    arrivals = [record.at for record in fake_spotify.requests]
+    assert len(arrivals) == 2  # one idle window request per account
+    assert all(b - a >= spacing * 0.95 for a, b in pairwise(arrivals))
+
+    # Both accounts stored the same plays under their own owner.
+    owners = await mongo_db["infos"].distinct("owner")
+    assert len(owners) == 2
+    for owner in owners:
+        count = await mongo_db["infos"].count_documents({"owner": owner})
+        assert count == len(expected(list(day.plays)))
+
+
+async def test_next_link_to_another_host_is_refused(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A `next` URL off Spotify's API host is never followed."""
+    now = fake_spotify.now
+    assert now is not None
+    play = plays_of(catalog, now, [(0, 10.0)])[0]
+    page = {
+        "href": f"{fake_spotify.api_url}/me/player/recently-played",
+        "limit": 50,
+        "next": "http://127.0.0.2:9/steal?token=1",
+        "cursors": None,
+        "total": 1,
+        "items": [catalog.play_json(play)],
+    }
+    fake_spotify.inject("/v1/me/player/recently-played", status=200, body=page)
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert await mongo_db["infos"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize("after_paging", ["forward", "newest"])
+async def test_pagination_is_followed(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    after_paging: Any,
+) -> None:
+    """`next` is followed until Spotify has nothing more, in both paging styles."""
+    fake_spotify.after_paging = after_paging
+    fake_spotify.next_on_full_page = True
+    start = dt_util.utcnow() - timedelta(hours=1)
+    day = listening_day(catalog, start, plays=60, hours=0.9, seed=9, local_files=0)
+    fake_spotify.add_plays(day.plays)
+    await setup_entry()
+    assert await stored_plays(mongo_db) == expected(fake_spotify.reachable_plays())
+    assert len(fake_spotify.calls("/v1/me/player/recently-played")) == 2

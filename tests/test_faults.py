@@ -1,8 +1,8 @@
 """Faults around the cycle: crashes between writes, Spotify errors, auth, two accounts."""
 
 from collections.abc import Awaitable, Callable
-from itertools import pairwise
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest

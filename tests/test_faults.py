@@ -271,7 +271,7 @@ async def test_two_accounts_share_one_spaced_queue(
     """Requests of two accounts never overlap and keep the minimum spacing."""
     spacing = 0.25
     start = dt_util.utcnow() - timedelta(minutes=50)
-    day = listening_day(catalog, start, plays=40, hours=0.8, seed=5, local_files=0)
+    day = listening_day(catalog, start, plays=12, hours=0.5, seed=5, local_files=0)
     fake_spotify.add_plays(day.plays)
     entries = [make_entry(fake_spotify, mongo_db, unique_id=f"account-{n}") for n in range(2)]
     for entry in entries:

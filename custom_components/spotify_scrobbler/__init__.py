@@ -41,7 +41,7 @@ from .spotify import (
 from .store import Account, Document, ScrobbleStore
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS: list[Platform] = []
+PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
 
 
 @dataclass(slots=True)

@@ -36,6 +36,7 @@ class ScrobblerData:
     day_start: datetime | None = None
     new_plays: tuple[PlayDetails, ...] = ()
     last_cycle: CycleSummary = field(default_factory=CycleSummary)
+    cycle: int = 0  # successful cycles so far; lets listeners handle new_plays once
 
 
 class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
@@ -98,7 +99,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         except PyMongoError as err:
             raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
 
-        data = replace(data, new_plays=result.new_plays, last_cycle=result.summary)
+        data = replace(
+            data, new_plays=result.new_plays, last_cycle=result.summary, cycle=data.cycle + 1
+        )
         for details in result.new_plays:
             data = _count(data, details)
             self._fire_event(details)

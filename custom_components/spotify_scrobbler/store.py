@@ -250,7 +250,17 @@ async def _upsert_by_id(
         )
         for doc, overwrite in docs
     ]
-    result = await collection.bulk_write(requests, ordered=False)
+    try:
+        result = await collection.bulk_write(requests, ordered=False)
+    except BulkWriteError as err:
+        # Two accounts upserting the same new track at once: one insert loses the race
+        # on the unique id index. The document exists now, so the retry just matches it.
+        errors = err.details.get("writeErrors", [])
+        if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        retry = [requests[error["index"]] for error in errors]
+        await collection.bulk_write(retry, ordered=False)
+        return int(err.details.get("nUpserted", 0))
     return int(result.upserted_count)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_entry_oauth2_flow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from pymongo import AsyncMongoClient
 from pymongo.errors import (
     ConfigurationError,
     InvalidURI,
@@ -34,7 +35,7 @@ from .spotify import (
     SpotifyError,
     SpotifyForbiddenError,
 )
-from .store import ScrobbleStore
+from .store import Document, ScrobbleStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,17 +43,17 @@ _LOGGER = logging.getLogger(__name__)
 AUTH_ERROR_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
 
 
-async def validate_mongodb(hass: Any, uri: str, database: str) -> str | None:
+async def validate_mongodb(hass: HomeAssistant, uri: str, database: str) -> str | None:
     """Connect, ping and prove write permission; an error key or None."""
     from . import build_mongo_client  # noqa: PLC0415  # avoids an import cycle
 
+    def parse_and_build() -> AsyncMongoClient[Document]:
+        parse_uri(uri)  # strict validation (and SRV lookup): blocking, hence the executor
+        return build_mongo_client(uri)
+
     try:
-        await hass.async_add_executor_job(partial(parse_uri, uri))
+        client = await hass.async_add_executor_job(parse_and_build)
     except InvalidURI, ConfigurationError, ValueError:
-        return "invalid_uri"
-    try:
-        client = await hass.async_add_executor_job(partial(build_mongo_client, uri))
-    except ConfigurationError, ValueError:
         return "invalid_uri"
     try:
         await client.admin.command("ping")

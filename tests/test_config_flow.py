@@ -1,0 +1,219 @@
+"""Config flow: OAuth with Spotify, the MongoDB step, reauth."""
+
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import config_entry_oauth2_flow
+from pymongo.errors import OperationFailure
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.spotify_scrobbler import store as store_module
+from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
+
+from .conftest import MongoDb, make_entry
+from .spotify_fake import FakeSpotify
+
+REDIRECT = "https://example.com/auth/external/callback"
+
+
+@pytest.fixture(autouse=True)
+def fast_mongo_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead MongoDB answers within 300 ms instead of 5 s."""
+    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 300)
+
+
+async def authorize(
+    hass: HomeAssistant, client_factory: ClientSessionGenerator, flow_id: str
+) -> dict[str, Any]:
+    """Play the browser's part: Spotify redirects back to HA with a code."""
+    state = config_entry_oauth2_flow._encode_jwt(
+        hass, {"flow_id": flow_id, "redirect_uri": REDIRECT}
+    )
+    client = await client_factory()
+    resp = await client.get(f"/auth/external/callback?code=abcd&state={state}")
+    assert resp.status == 200
+    result = await hass.config_entries.flow.async_configure(flow_id)
+    return dict(result)
+
+
+async def start_user_flow(
+    hass: HomeAssistant, client_factory: ClientSessionGenerator
+) -> dict[str, Any]:
+    """Start from 'Add integration' and come back from Spotify."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith("https://accounts.spotify.com/authorize")
+    assert "scope=user-read-recently-played" in result["url"]
+    return await authorize(hass, client_factory, result["flow_id"])
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+async def test_full_flow_creates_entry(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+) -> None:
+    """OAuth, then MongoDB: the entry holds the token, the URI and the database."""
+    result = await start_user_flow(hass, hass_client_no_auth)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "mongodb"
+    schema_defaults = {str(key): key.default() for key in result["data_schema"].schema}
+    assert schema_defaults == {CONF_URI: "mongodb://127.0.0.1:27017", CONF_DATABASE: "your_spotify"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URI: mongodb_uri, CONF_DATABASE: mongo_db.name}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.unique_id == fake_spotify.user_id
+    assert entry.title == fake_spotify.display_name
+    assert set(entry.data) == {"auth_implementation", "token", CONF_URI, CONF_DATABASE}
+    assert entry.data["token"]["refresh_token"] == fake_spotify.refresh_token
+    assert fake_spotify.counts["/v1/me"] == 1
+    # The write check left nothing behind.
+    await hass.async_block_till_done()
+    assert "scrobbler_write_check" not in await mongo_db.list_collection_names()
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+@pytest.mark.parametrize(
+    ("uri", "error"),
+    [
+        ("http://127.0.0.1:27017", "invalid_uri"),
+        ("mongodb://", "invalid_uri"),
+        ("mongodb://127.0.0.1:9", "cannot_connect"),
+    ],
+)
+async def test_mongodb_errors_then_fixed(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+    uri: str,
+    error: str,
+) -> None:
+    """A bad URI or a dead server is reported on the form; fixing it creates the entry."""
+    result = await start_user_flow(hass, hass_client_no_auth)
+    result = dict(
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URI: uri, CONF_DATABASE: mongo_db.name}
+        )
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    result = dict(
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URI: mongodb_uri, CONF_DATABASE: mongo_db.name}
+        )
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+@pytest.mark.parametrize(("code", "error"), [(13, "invalid_auth"), (8000, "cannot_connect")])
+async def test_mongodb_refuses_writes(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    error: str,
+) -> None:
+    """A user without write permission (code 13) gets invalid_auth, other failures cannot_connect.
+
+    FerretDB runs without authentication, so the server's refusal is injected.
+    """
+
+    async def refuse(self: store_module.ScrobbleStore) -> None:
+        raise OperationFailure("not authorized on your_spotify to execute command", code=code)
+
+    monkeypatch.setattr(store_module.ScrobbleStore, "check_writable", refuse)
+    result = await start_user_flow(hass, hass_client_no_auth)
+    result = dict(
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URI: mongodb_uri, CONF_DATABASE: mongo_db.name}
+        )
+    )
+    assert result["errors"] == {"base": error}
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+async def test_same_account_twice_aborts(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+) -> None:
+    """Adding an account that is already set up aborts."""
+    make_entry(fake_spotify, mongo_db).add_to_hass(hass)
+    result = await start_user_flow(hass, hass_client_no_auth)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+async def test_not_premium_aborts(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, fake_spotify: FakeSpotify
+) -> None:
+    """Spotify's 403 on /me (app owner without Premium) aborts with an explanation."""
+    fake_spotify.owner_premium = False
+    result = await start_user_flow(hass, hass_client_no_auth)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "user_not_premium"
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+async def test_spotify_down_aborts(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, fake_spotify: FakeSpotify
+) -> None:
+    """Spotify failing on /me aborts with connection_error."""
+    fake_spotify.inject("/v1/me", status=500, times=10)
+    result = await start_user_flow(hass, hass_client_no_auth)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "connection_error"
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+@pytest.mark.parametrize(
+    ("user_id", "reason"),
+    [("scrobbler-test-user", "reauth_successful"), ("someone-else", "reauth_account_mismatch")],
+)
+async def test_reauth(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+    user_id: str,
+    reason: str,
+) -> None:
+    """Reauth updates the token of the same account and refuses another account."""
+    entry = make_entry(fake_spotify, mongo_db)
+    entry.add_to_hass(hass)
+    fake_spotify.user_id = user_id
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    result = await authorize(hass, hass_client_no_auth, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    if reason == "reauth_successful":
+        assert entry.data["token"]["access_token"] != "fake-access-token"
+        assert entry.data[CONF_URI] == make_entry(fake_spotify, mongo_db).data[CONF_URI]
+    await hass.async_block_till_done()
+
+
+def test_entry_factory_matches_flow(fake_spotify: FakeSpotify, mongo_db: MongoDb) -> None:
+    """The tests' MockConfigEntry has the shape the flow creates."""
+    entry: MockConfigEntry = make_entry(fake_spotify, mongo_db)
+    assert set(entry.data) == {"auth_implementation", "token", CONF_URI, CONF_DATABASE}

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
-from homeassistant.core import HomeAssistant
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntry,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import config_entry_oauth2_flow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+)
 from pymongo import AsyncMongoClient
 from pymongo.errors import (
     ConfigurationError,
@@ -21,7 +34,9 @@ from pymongo.uri_parser import parse_uri
 
 from .compat import vol
 from .const import (
+    CONF_BLACKLISTED_ARTISTS,
     CONF_DATABASE,
+    CONF_REQUEST_SPACING,
     CONF_URI,
     DEFAULT_DATABASE,
     DEFAULT_URI,
@@ -30,6 +45,7 @@ from .const import (
     SPOTIFY_SCOPES,
 )
 from .spotify import (
+    DEFAULT_SPACING,
     RequestGate,
     SpotifyClient,
     SpotifyError,
@@ -149,12 +165,113 @@ class SpotifyScrobblerFlowHandler(
             errors["base"] = error
         defaults = user_input or {CONF_URI: DEFAULT_URI, CONF_DATABASE: DEFAULT_DATABASE}
         return self.async_show_form(
-            step_id="mongodb",
+            step_id="mongodb", data_schema=_mongodb_schema(defaults), errors=errors
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Move to another MongoDB server or database (tested first)."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            error = await validate_mongodb(
+                self.hass, user_input[CONF_URI], user_input[CONF_DATABASE]
+            )
+            if error is None:
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+            errors["base"] = error
+        defaults = user_input or {
+            CONF_URI: entry.data[CONF_URI],
+            CONF_DATABASE: entry.data[CONF_DATABASE],
+        }
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=_mongodb_schema(defaults), errors=errors
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> ScrobblerOptionsFlow:
+        """Blacklist and request spacing."""
+        return ScrobblerOptionsFlow()
+
+
+def _mongodb_schema(defaults: Mapping[str, str]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_URI, default=defaults[CONF_URI]): str,
+            vol.Required(CONF_DATABASE, default=defaults[CONF_DATABASE]): str,
+        }
+    )
+
+
+ARTIST_REFERENCE = re.compile(
+    r"(?:spotify:artist:|https?://open\.spotify\.com/(?:intl-[a-z]+/)?artist/)?([0-9A-Za-z]{22})\b.*"
+)
+
+
+class ScrobblerOptionsFlow(OptionsFlowWithReload):
+    """Options that apply from the next cycle on (the entry reloads)."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Artists to blacklist (names, ids or links) and the spacing between requests."""
+        errors: dict[str, str] = {}
+        placeholders = {"unknown": ""}
+        if user_input is not None:
+            ids, unknown = await self._resolve_artists(user_input.get(CONF_BLACKLISTED_ARTISTS, []))
+            if not unknown:
+                return self.async_create_entry(
+                    data={
+                        CONF_BLACKLISTED_ARTISTS: ids,
+                        CONF_REQUEST_SPACING: float(user_input[CONF_REQUEST_SPACING]),
+                    }
+                )
+            errors[CONF_BLACKLISTED_ARTISTS] = "unknown_artist"
+            placeholders["unknown"] = ", ".join(unknown)
+        options = self.config_entry.options
+        current = user_input or {
+            CONF_BLACKLISTED_ARTISTS: list(options.get(CONF_BLACKLISTED_ARTISTS, [])),
+            CONF_REQUEST_SPACING: options.get(CONF_REQUEST_SPACING, DEFAULT_SPACING),
+        }
+        return self.async_show_form(
+            step_id="init",
             data_schema=vol.Schema(
                 {
-                    vol.Required(CONF_URI, default=defaults[CONF_URI]): str,
-                    vol.Required(CONF_DATABASE, default=defaults[CONF_DATABASE]): str,
+                    vol.Optional(
+                        CONF_BLACKLISTED_ARTISTS, default=current[CONF_BLACKLISTED_ARTISTS]
+                    ): TextSelector(TextSelectorConfig(multiple=True)),
+                    vol.Required(
+                        CONF_REQUEST_SPACING, default=current[CONF_REQUEST_SPACING]
+                    ): NumberSelector(
+                        NumberSelectorConfig(
+                            min=0.2,
+                            max=10,
+                            step=0.1,
+                            unit_of_measurement="s",
+                            mode=NumberSelectorMode.BOX,
+                        )
+                    ),
                 }
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )
+
+    async def _resolve_artists(self, references: list[str]) -> tuple[list[str], list[str]]:
+        """Spotify ids for ids, URIs, links and names of stored artists; and the unknown."""
+        ids: list[str] = []
+        names: list[str] = []
+        for reference in (r.strip() for r in references):
+            if not reference:
+                continue
+            if match := ARTIST_REFERENCE.fullmatch(reference):
+                ids.append(match.group(1))
+            else:
+                names.append(reference)
+        runtime = getattr(self.config_entry, "runtime_data", None)
+        if names and runtime is not None:  # names are looked up in the loaded entry's MongoDB
+            store = runtime.coordinator.store
+            found = await store.artist_ids_by_name(names)
+            ids.extend(found[name.casefold()] for name in names if name.casefold() in found)
+            names = [name for name in names if name.casefold() not in found]
+        return list(dict.fromkeys(ids)), names

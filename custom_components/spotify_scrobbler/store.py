@@ -9,6 +9,7 @@ No Spotify token is ever written here.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -216,6 +217,14 @@ class ScrobbleStore:
         return await self.infos.find_one(
             {"owner": owner, **NOT_BLACKLISTED}, sort=[("played_at", DESCENDING)]
         )
+
+    async def artist_ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
+        """Spotify ids of stored artists by case-folded name (first match per name)."""
+        query = {"$or": [{"name": {"$regex": f"^{re.escape(n)}$", "$options": "i"}} for n in names]}
+        found: dict[str, str] = {}
+        async for doc in self.artists.find(query, {"_id": 0, "id": 1, "name": 1}).limit(100):
+            found.setdefault(str(doc["name"]).casefold(), doc["id"])
+        return found
 
     async def metadata(
         self, track_ids: Iterable[str], album_ids: Iterable[str], artist_ids: Iterable[str]

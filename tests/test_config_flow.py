@@ -3,7 +3,7 @@
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_entry_oauth2_flow
@@ -12,10 +12,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spotify_scrobbler import store as store_module
-from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
+from custom_components.spotify_scrobbler.const import (
+    CONF_BLACKLISTED_ARTISTS,
+    CONF_DATABASE,
+    CONF_REQUEST_SPACING,
+    CONF_URI,
+    DOMAIN,
+)
 
 from .conftest import MongoDb, make_entry
-from .spotify_fake import FakeSpotify
+from .spotify_fake import Catalog, FakeSpotify
+from .test_scrobbling import plays_of
 
 REDIRECT = "https://example.com/auth/external/callback"
 
@@ -217,3 +224,107 @@ def test_entry_factory_matches_flow(fake_spotify: FakeSpotify, mongo_db: MongoDb
     """The tests' MockConfigEntry has the shape the flow creates."""
     entry: MockConfigEntry = make_entry(fake_spotify, mongo_db)
     assert set(entry.data) == {"auth_implementation", "token", CONF_URI, CONF_DATABASE}
+
+
+async def test_reconfigure_moves_to_another_database(
+    hass: HomeAssistant,
+    setup_entry: Any,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+) -> None:
+    """Reconfigure tests the new MongoDB, saves it and reloads the entry."""
+    entry = await setup_entry()
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URI: "mongodb://127.0.0.1:9", CONF_DATABASE: "elsewhere"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    other = f"{mongo_db.name}_moved"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URI: mongodb_uri, CONF_DATABASE: other}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_DATABASE] == other
+    assert entry.state is ConfigEntryState.LOADED
+    assert await mongo_db.client[other]["users"].count_documents({}) == 1
+    await mongo_db.client.drop_database(other)
+
+
+async def test_options_blacklist_by_name_id_and_link(
+    hass: HomeAssistant,
+    setup_entry: Any,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Artists are given by stored name, id, URI or link; ids are saved; unknown names refused."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 5.0)])
+    fake_spotify.add_plays(plays)
+    entry = await setup_entry()
+    known = catalog.artists[catalog.tracks[plays[0].track_id or ""].artist_ids[0]]
+    others = [a for a in sorted(catalog.artists) if a != known.id][:3]
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_BLACKLISTED_ARTISTS: ["Nobody We Know"], CONF_REQUEST_SPACING: 1.5},
+    )
+    assert result["errors"] == {CONF_BLACKLISTED_ARTISTS: "unknown_artist"}
+    assert result["description_placeholders"] == {"unknown": "Nobody We Know"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_BLACKLISTED_ARTISTS: [
+                known.name.upper(),
+                others[0],
+                f"spotify:artist:{others[1]}",
+                f"https://open.spotify.com/artist/{others[2]}?si=abc123",
+                " ",
+            ],
+            CONF_REQUEST_SPACING: 1.5,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_BLACKLISTED_ARTISTS: [others[0], others[1], others[2], known.id],
+        CONF_REQUEST_SPACING: 1.5,
+    }
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    assert user["settings"]["blacklistedArtists"] == entry.options[CONF_BLACKLISTED_ARTISTS]
+
+
+async def test_options_names_need_a_loaded_entry(
+    hass: HomeAssistant, fake_spotify: FakeSpotify, mongo_db: MongoDb
+) -> None:
+    """Without a running entry names cannot be looked up; ids still work."""
+    entry = make_entry(fake_spotify, mongo_db)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_BLACKLISTED_ARTISTS: ["Some Name", "0TnOYISbd1XYRBk9myaseg"],
+            CONF_REQUEST_SPACING: 1,
+        },
+    )
+    assert result["errors"] == {CONF_BLACKLISTED_ARTISTS: "unknown_artist"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_BLACKLISTED_ARTISTS: ["0TnOYISbd1XYRBk9myaseg"], CONF_REQUEST_SPACING: 1},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_BLACKLISTED_ARTISTS] == ["0TnOYISbd1XYRBk9myaseg"]

@@ -30,6 +30,7 @@ from .const import (
 )
 from .coordinator import ScrobblerCoordinator
 from .scrobbler import KnownMetadata, Scrobbler
+from .services import async_setup_services
 from .spotify import (
     DEFAULT_SPACING,
     BatchSupport,
@@ -69,6 +70,7 @@ type SpotifyScrobblerConfigEntry = ConfigEntry[ScrobblerRuntimeData]
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Create the request gate all accounts share."""
     hass.data[SHARED] = SharedSpotifyState(RequestGate(DEFAULT_SPACING), BatchSupport())
+    async_setup_services(hass)
     return True
 
 

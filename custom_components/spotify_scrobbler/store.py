@@ -212,6 +212,11 @@ class ScrobbleStore:
         listened_ms = int(rows[0]["ms"]) if rows else 0
         return await self.infos.count_documents(match), listened_ms
 
+    async def recent_plays(self, owner: ObjectId, count: int) -> list[Document]:
+        """The newest ``count`` plays of an account, newest first (blacklisted included)."""
+        cursor = self.infos.find({"owner": owner}, {"_id": 0}).sort("played_at", DESCENDING)
+        return [doc async for doc in cursor.limit(count)]
+
     async def latest_play(self, owner: ObjectId) -> Document | None:
         """The newest counted play document of an account."""
         return await self.infos.find_one(

@@ -15,14 +15,28 @@ from pymongo.errors import PyMongoError
 
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
 from .models import CycleSummary, Play, PlayDetails
+from .repairs import (
+    ISSUE_MONGODB_UNREACHABLE,
+    ISSUE_PREMIUM_REQUIRED,
+    ISSUE_REAUTH_REQUIRED,
+    clear_issue,
+    raise_issue,
+)
 from .scrobbler import Scrobbler, details_from_documents
-from .spotify import SpotifyAuthError, SpotifyError, SpotifyRateLimitedError
+from .spotify import (
+    SpotifyAuthError,
+    SpotifyError,
+    SpotifyForbiddenError,
+    SpotifyRateLimitedError,
+)
 from .store import Account, ScrobbleStore
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
+
+MONGODB_REPAIR_AFTER = timedelta(minutes=15)
 
 
 @dataclass(slots=True)
@@ -62,6 +76,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         self._scrobbler_factory = scrobbler_factory
         self.store = store
         self.scrobbler: Scrobbler | None = None
+        self.mongodb_down_since: datetime | None = None
 
     @property
     def account(self) -> Account | None:
@@ -84,6 +99,17 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
     async def _async_update_data(self) -> ScrobblerData:
         """Run one cycle and fold its new plays into the totals."""
+        try:
+            data = await self._run_cycle()
+        except PyMongoError as err:
+            self._mongodb_failed()
+            raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
+        self.mongodb_down_since = None
+        for issue in (ISSUE_MONGODB_UNREACHABLE, ISSUE_PREMIUM_REQUIRED, ISSUE_REAUTH_REQUIRED):
+            clear_issue(self.hass, issue, self.config_entry)
+        return data
+
+    async def _run_cycle(self) -> ScrobblerData:
         assert self.scrobbler is not None  # set by _async_setup  # noqa: S101
         data = self.data or ScrobblerData()
         try:
@@ -91,13 +117,15 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 data = await self._read_totals(data)
             result = await self.scrobbler.run_cycle(self._blacklist())
         except SpotifyAuthError as err:
+            raise_issue(self.hass, ISSUE_REAUTH_REQUIRED, self.config_entry)
             raise ConfigEntryAuthFailed(str(err)) from err
+        except SpotifyForbiddenError as err:
+            raise_issue(self.hass, ISSUE_PREMIUM_REQUIRED, self.config_entry)
+            raise UpdateFailed(f"Spotify refused access: {err}") from err
         except SpotifyRateLimitedError as err:
             raise UpdateFailed(str(err), retry_after=err.retry_after) from err
         except SpotifyError as err:
             raise UpdateFailed(f"Spotify: {err}") from err
-        except PyMongoError as err:
-            raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
 
         data = replace(
             data, new_plays=result.new_plays, last_cycle=result.summary, cycle=data.cycle + 1
@@ -106,6 +134,19 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             data = _count(data, details)
             self._fire_event(details)
         return data
+
+    def _mongodb_failed(self) -> None:
+        """Raise a repair once MongoDB has been failing for a while (one blip is no issue)."""
+        now = dt_util.utcnow()
+        if self.mongodb_down_since is None:
+            self.mongodb_down_since = now
+        elif now - self.mongodb_down_since >= MONGODB_REPAIR_AFTER:
+            raise_issue(
+                self.hass,
+                ISSUE_MONGODB_UNREACHABLE,
+                self.config_entry,
+                since=self.mongodb_down_since.isoformat(timespec="minutes"),
+            )
 
     async def _read_totals(self, data: ScrobblerData) -> ScrobblerData:
         """Totals from MongoDB: at startup and once per day (indexed counts)."""

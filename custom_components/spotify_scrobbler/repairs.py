@@ -1,0 +1,45 @@
+"""Repair issues: Premium required, re-authorization needed, MongoDB unreachable."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+ISSUE_PREMIUM_REQUIRED: Final = "premium_required"
+ISSUE_REAUTH_REQUIRED: Final = "reauth_required"
+ISSUE_MONGODB_UNREACHABLE: Final = "mongodb_unreachable"
+
+LEARN_MORE: Final = {
+    ISSUE_PREMIUM_REQUIRED: "https://developer.spotify.com/documentation/web-api/concepts/quota-modes",
+}
+
+
+def issue_id(issue: str, entry: ConfigEntry) -> str:
+    """One issue of a kind per account."""
+    return f"{issue}_{entry.entry_id}"
+
+
+def raise_issue(hass: HomeAssistant, issue: str, entry: ConfigEntry, **placeholders: str) -> None:
+    """Create (or refresh) the account's issue."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(issue, entry),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=issue,
+        translation_placeholders={"account": entry.title, **placeholders},
+        learn_more_url=LEARN_MORE.get(issue),
+    )
+
+
+def clear_issue(hass: HomeAssistant, issue: str, entry: ConfigEntry) -> None:
+    """Remove the account's issue once the cause is gone."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(issue, entry))

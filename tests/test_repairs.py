@@ -1,0 +1,89 @@
+"""Repair issues: Premium required, re-authorization needed, MongoDB unreachable."""
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ServerSelectionTimeoutError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.spotify_scrobbler.const import DOMAIN
+
+from .spotify_fake import Catalog, FakeSpotify
+from .test_scrobbling import plays_of, tick
+
+SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
+
+
+def issue(hass: HomeAssistant, kind: str, entry: MockConfigEntry) -> ir.IssueEntry | None:
+    """The account's issue of this kind, if raised."""
+    return ir.async_get(hass).async_get_issue(DOMAIN, f"{kind}_{entry.entry_id}")
+
+
+async def test_premium_required_issue(
+    hass: HomeAssistant, setup_entry: SetupEntry, fake_spotify: FakeSpotify
+) -> None:
+    """A 403 raises the Premium issue; access coming back clears it."""
+    entry = await setup_entry()
+    fake_spotify.owner_premium = False
+    await tick(hass)
+    raised = issue(hass, "premium_required", entry)
+    assert raised is not None
+    assert raised.translation_placeholders == {"account": entry.title}
+    assert raised.severity is ir.IssueSeverity.ERROR
+
+    fake_spotify.owner_premium = True
+    await tick(hass)
+    assert issue(hass, "premium_required", entry) is None
+
+
+async def test_reauth_issue(
+    hass: HomeAssistant, setup_entry: SetupEntry, fake_spotify: FakeSpotify
+) -> None:
+    """A refused token raises the re-authorization issue next to the reauth flow."""
+    entry = await setup_entry()
+    fake_spotify.expire_access_tokens()
+    await tick(hass)
+    assert issue(hass, "reauth_required", entry) is not None
+    assert [f["context"]["source"] for f in hass.config_entries.flow.async_progress()] == ["reauth"]
+
+
+async def test_mongodb_unreachable_issue_after_15_minutes(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One failed cycle is no issue; 15 minutes of failures are; recovery clears it."""
+    assert fake_spotify.now is not None
+    fake_spotify.add_plays(plays_of(catalog, fake_spotify.now, [(0, 5.0)]))
+    entry = await setup_entry()
+    original = AsyncCollection.find
+
+    def down(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused (injected)")
+
+    monkeypatch.setattr(AsyncCollection, "find", down)
+    coordinator = entry.runtime_data.coordinator
+    await tick(hass)
+    assert coordinator.last_update_success is False
+    assert issue(hass, "mongodb_unreachable", entry) is None
+
+    # Pretend the outage started 16 minutes ago.
+    assert coordinator.mongodb_down_since is not None
+    coordinator.mongodb_down_since -= timedelta(minutes=16)
+    await tick(hass)
+    raised = issue(hass, "mongodb_unreachable", entry)
+    assert raised is not None
+    assert raised.translation_placeholders is not None
+    assert "since" in raised.translation_placeholders
+
+    monkeypatch.setattr(AsyncCollection, "find", original)
+    await tick(hass)
+    assert coordinator.last_update_success is True
+    assert issue(hass, "mongodb_unreachable", entry) is None

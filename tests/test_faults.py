@@ -339,3 +339,90 @@ async def test_pagination_is_followed(
     await setup_entry()
     assert await stored_plays(mongo_db) == expected(fake_spotify.reachable_plays())
     assert len(fake_spotify.calls("/v1/me/player/recently-played")) == 2
+
+
+async def test_malformed_json_fails_the_cycle_only(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A body that is not JSON ends the cycle with an error; the next cycle stores the play."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    fake_spotify.add_plays(plays)
+    fake_spotify.inject("/v1/me/player/recently-played", status=200, raw_body=b"{not json")
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "malformed JSON" in (entry.reason or "")
+    assert await mongo_db["infos"].count_documents({}) == 0
+
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await stored_plays(mongo_db) == expected(plays)
+
+
+async def test_unknown_artist_is_stored_as_stub(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """An artist Spotify answers 404 for keeps the name from the play, without genres."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0)])
+    artist_id = catalog.tracks[plays[0].track_id or ""].artist_ids[0]
+    fake_spotify.add_plays(plays)
+    fake_spotify.inject(f"/v1/artists/{artist_id}", status=404)
+    await setup_entry()
+    doc = await mongo_db["artists"].find_one({"id": artist_id}, {"_id": 0})
+    assert doc is not None
+    assert doc["name"] == catalog.artists[artist_id].name
+    assert "genres" not in doc
+    assert await stored_plays(mongo_db) == expected(plays)
+
+
+async def test_same_instant_other_track_is_kept_once(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A stored play at the very same millisecond wins (unique index), without an error."""
+    now = fake_spotify.now
+    assert now is not None
+    plays = plays_of(catalog, now, [(0, 10.0), (1, 5.0)])
+    entry = await setup_entry()
+    account = entry.runtime_data.coordinator.account
+    assert account is not None
+    await mongo_db["infos"].insert_one(
+        {"owner": account.owner, "id": "4uLU6hMCjMI75M1A2tKUQC", "played_at": plays[0].played_at}
+    )
+    fake_spotify.add_plays(plays)
+    await tick(hass)
+    assert entry.runtime_data.coordinator.last_update_success is True
+    assert await stored_plays(mongo_db) == sorted(
+        [("4uLU6hMCjMI75M1A2tKUQC", plays[0].played_at), *expected(plays[1:])],
+        key=lambda pair: pair[1],
+    )
+
+
+@pytest.mark.parametrize(("status", "state"), [(500, "setup_retry"), (400, "setup_error")])
+async def test_token_refresh_failures(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    status: int,
+    state: str,
+) -> None:
+    """A 5xx from the token endpoint is transient (retry); a 4xx means re-authorize."""
+    fake_spotify.inject("/api/token", status=status, body={"error": "server_error"})
+    entry = await setup_entry(expires_in=-60)
+    assert entry.state.value == state
+    reauths = [f for f in hass.config_entries.flow.async_progress() if f["context"]["source"]]
+    assert bool(reauths) is (status == 400)

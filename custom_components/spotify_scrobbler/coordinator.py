@@ -95,7 +95,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             self.scrobbler = self._scrobbler_factory(account)
             self.data = await self._read_totals(ScrobblerData())
         except PyMongoError as err:
-            raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
+            raise _failed("mongodb_unreachable", error=str(err)) from err
 
     async def _async_update_data(self) -> ScrobblerData:
         """Run one cycle and fold its new plays into the totals."""
@@ -103,7 +103,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             data = await self._run_cycle()
         except PyMongoError as err:
             self._mongodb_failed()
-            raise UpdateFailed(f"MongoDB is not reachable: {err}") from err
+            raise _failed("mongodb_unreachable", error=str(err)) from err
         self.mongodb_down_since = None
         for issue in (ISSUE_MONGODB_UNREACHABLE, ISSUE_PREMIUM_REQUIRED, ISSUE_REAUTH_REQUIRED):
             clear_issue(self.hass, issue, self.config_entry)
@@ -118,14 +118,23 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             result = await self.scrobbler.run_cycle(self._blacklist())
         except SpotifyAuthError as err:
             raise_issue(self.hass, ISSUE_REAUTH_REQUIRED, self.config_entry)
-            raise ConfigEntryAuthFailed(str(err)) from err
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="auth_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
         except SpotifyForbiddenError as err:
             raise_issue(self.hass, ISSUE_PREMIUM_REQUIRED, self.config_entry)
-            raise UpdateFailed(f"Spotify refused access: {err}") from err
+            raise _failed("spotify_forbidden", error=str(err)) from err
         except SpotifyRateLimitedError as err:
-            raise UpdateFailed(str(err), retry_after=err.retry_after) from err
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="spotify_rate_limited",
+                translation_placeholders={"seconds": f"{err.retry_after:.0f}"},
+                retry_after=err.retry_after,
+            ) from err
         except SpotifyError as err:
-            raise UpdateFailed(f"Spotify: {err}") from err
+            raise _failed("spotify_error", error=str(err)) from err
 
         data = replace(
             data, new_plays=result.new_plays, last_cycle=result.summary, cycle=data.cycle + 1
@@ -192,6 +201,13 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 "blacklisted": play.blacklisted,
             },
         )
+
+
+def _failed(key: str, **placeholders: str) -> UpdateFailed:
+    """A translated UpdateFailed (its text shows in the entry's state and the log)."""
+    return UpdateFailed(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
 
 
 def _count(data: ScrobblerData, details: PlayDetails) -> ScrobblerData:

@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ServerSelectionTimeoutError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spotify_scrobbler.const import DOMAIN
 
-from .spotify_fake import Catalog, FakeSpotify
+from .spotify_fake import Catalog, FakeSpotify, listening_day
 from .test_scrobbling import plays_of, tick
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
@@ -87,3 +88,33 @@ async def test_mongodb_unreachable_issue_after_15_minutes(
     await tick(hass)
     assert coordinator.last_update_success is True
     assert issue(hass, "mongodb_unreachable", entry) is None
+
+
+async def test_gap_when_spotify_window_overflowed(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+) -> None:
+    """More than 50 plays since the last poll: a warning names the range that may be lost."""
+    start = dt_util.utcnow() - timedelta(hours=2)
+    day = listening_day(catalog, start, plays=80, hours=1.9, seed=13, local_files=0)
+    fake_spotify.now = day.plays[9].played_at
+    fake_spotify.add_plays(day.plays)
+    entry = await setup_entry()
+    registry = ir.async_get(hass)
+    assert not [i for i in registry.issues if i[1].startswith("plays_may_be_missing")]
+
+    fake_spotify.now = day.plays[-1].played_at  # 70 new plays: 20 fell out of Spotify's window
+    await tick(hass)
+    (gap,) = [i for (domain, key), i in registry.issues.items() if key.startswith("plays_may")]
+    assert gap.severity is ir.IssueSeverity.WARNING
+    assert gap.translation_placeholders == {
+        "account": entry.title,
+        "start": day.plays[9].played_at.isoformat(timespec="minutes"),
+        "end": day.plays[-50].played_at.isoformat(timespec="minutes"),
+    }
+
+    fake_spotify.now += timedelta(minutes=5)  # an ordinary cycle raises nothing new
+    await tick(hass)
+    assert len([k for (_, k) in registry.issues if k.startswith("plays_may")]) == 1

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
@@ -16,6 +17,7 @@ from pymongo.errors import PyMongoError
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
 from .models import CycleSummary, Play, PlayDetails
 from .repairs import (
+    ISSUE_GAP,
     ISSUE_MONGODB_UNREACHABLE,
     ISSUE_PREMIUM_REQUIRED,
     ISSUE_REAUTH_REQUIRED,
@@ -136,6 +138,8 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         except SpotifyError as err:
             raise _failed("spotify_error", error=str(err)) from err
 
+        if result.gap is not None:
+            self._report_gap(*result.gap)
         data = replace(
             data, new_plays=result.new_plays, last_cycle=result.summary, cycle=data.cycle + 1
         )
@@ -143,6 +147,24 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             data = _count(data, details)
             self._fire_event(details)
         return data
+
+    def _report_gap(self, start: datetime, end: datetime) -> None:
+        """Spotify's 50-play window no longer reaches back to the last stored play."""
+        _LOGGER.warning(
+            "%s: plays between %s and %s may be missing (Spotify only keeps the last 50)",
+            self.config_entry.title,
+            start.isoformat(timespec="seconds"),
+            end.isoformat(timespec="seconds"),
+        )
+        raise_issue(
+            self.hass,
+            ISSUE_GAP,
+            self.config_entry,
+            suffix=f"_{int(start.timestamp())}",
+            severity=ir.IssueSeverity.WARNING,
+            start=start.isoformat(timespec="minutes"),
+            end=end.isoformat(timespec="minutes"),
+        )
 
     def _mongodb_failed(self) -> None:
         """Raise a repair once MongoDB has been failing for a while (one blip is no issue)."""

@@ -73,3 +73,5 @@ class CycleResult:
 
     new_plays: tuple[PlayDetails, ...] = ()
     summary: CycleSummary = field(default_factory=CycleSummary)
+    # (newest play stored before, oldest play Spotify still had): plays in between may be lost.
+    gap: tuple[datetime, datetime] | None = None

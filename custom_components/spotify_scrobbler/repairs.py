@@ -15,25 +15,34 @@ if TYPE_CHECKING:
 ISSUE_PREMIUM_REQUIRED: Final = "premium_required"
 ISSUE_REAUTH_REQUIRED: Final = "reauth_required"
 ISSUE_MONGODB_UNREACHABLE: Final = "mongodb_unreachable"
+ISSUE_GAP: Final = "plays_may_be_missing"
 
 LEARN_MORE: Final = {
     ISSUE_PREMIUM_REQUIRED: "https://developer.spotify.com/documentation/web-api/concepts/quota-modes",
 }
 
 
-def issue_id(issue: str, entry: ConfigEntry) -> str:
-    """One issue of a kind per account."""
-    return f"{issue}_{entry.entry_id}"
+def issue_id(issue: str, entry: ConfigEntry, suffix: str = "") -> str:
+    """One issue of a kind per account (and per suffix, e.g. a gap's start)."""
+    return f"{issue}_{entry.entry_id}{suffix}"
 
 
-def raise_issue(hass: HomeAssistant, issue: str, entry: ConfigEntry, **placeholders: str) -> None:
+def raise_issue(
+    hass: HomeAssistant,
+    issue: str,
+    entry: ConfigEntry,
+    *,
+    suffix: str = "",
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    **placeholders: str,
+) -> None:
     """Create (or refresh) the account's issue."""
     ir.async_create_issue(
         hass,
         DOMAIN,
-        issue_id(issue, entry),
+        issue_id(issue, entry, suffix),
         is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
+        severity=severity,
         translation_key=issue,
         translation_placeholders={"account": entry.title, **placeholders},
         learn_more_url=LEARN_MORE.get(issue),

@@ -22,6 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 
 LOOKBACK: Final = timedelta(hours=2)  # the seed's overlap with the previous cycle
 DUPLICATE_WINDOW: Final = timedelta(seconds=30)  # same track within ±30 s = same play
+HISTORY_LIMIT: Final = 50  # Spotify keeps no more recently-played items than this
 KNOWN_IDS_CACHE_SIZE: Final = 4096  # per kind; bounds memory whatever the history size
 
 SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{1,64}")
@@ -146,6 +147,7 @@ class Scrobbler:
             return CycleResult(summary=CycleSummary(items=len(raw_items), skipped=skipped))
 
         parsed.sort(key=lambda p: p.play.played_at)
+        gap = self._gap(len(raw_items), parsed[0].play.played_at)
         new = await self._without_duplicates(parsed)
         newest = parsed[-1].play.played_at
         if not new and _to_ms(newest) <= self.account.last_timestamp:
@@ -174,6 +176,7 @@ class Scrobbler:
 
         inserted = set(result.inserted_plays)
         return CycleResult(
+            gap=gap,
             new_plays=tuple(p.details for p in new if p.play in inserted),
             summary=CycleSummary(
                 items=len(raw_items),
@@ -186,6 +189,13 @@ class Scrobbler:
                 enrichment_requests=requests,
             ),
         )
+
+    def _gap(self, item_count: int, oldest: datetime) -> tuple[datetime, datetime] | None:
+        """A full window that starts after the last stored play: plays may have been missed."""
+        last = self.account.last_timestamp
+        if last <= 0 or item_count < HISTORY_LIMIT or _to_ms(oldest) <= last:
+            return None
+        return datetime.fromtimestamp(last / 1000, tz=UTC), oldest
 
     async def _without_duplicates(self, parsed: Sequence[ParsedItem]) -> list[ParsedItem]:
         """Apply the seed's ±30 s same-track rule against MongoDB and within the batch."""

@@ -3,11 +3,13 @@
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.util import dt as dt_util
+from pymongo.asynchronous.collection import AsyncCollection
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
@@ -122,9 +124,19 @@ async def test_overlapping_cycles_store_each_play_once(
         (call,) = fake_spotify.calls("/v1/me/player/recently-played")
         assert call.query["limit"] == "50"
 
-    # An idle cycle: one request, nothing written, no enrichment.
+    # An idle cycle: one request, nothing written, no enrichment, and no MongoDB query:
+    # the window's stored plays are known from the previous cycles.
+    finds: list[str] = []
+    original_find = AsyncCollection.find
+
+    def counting_find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        finds.append(self.name)
+        return original_find(self, *args, **kwargs)
+
     fake_spotify.reset_log()
-    await tick(hass)
+    with patch.object(AsyncCollection, "find", counting_find):
+        await tick(hass)
+    assert finds == []
     assert len(fake_spotify.requests) == 1
     assert await stored_plays(mongo_db) == expected(list(day.plays))
 

@@ -95,6 +95,53 @@ class BoundedIdSet:
             self._ids.popitem(last=False)
 
 
+class RecentPlays:
+    """Stored plays of one account from ``complete_from`` on, as far as this process knows.
+
+    Holds at most the lookback window (pruned every cycle), so it stays small whatever the
+    size of the history; forgotten after any failed cycle so MongoDB is asked again.
+    """
+
+    def __init__(self) -> None:
+        """Know nothing yet."""
+        self._by_track: dict[str, set[datetime]] = {}
+        self.complete_from: datetime | None = None
+
+    def forget(self) -> None:
+        """Drop everything (after a failure the cache may miss plays that were written)."""
+        self._by_track.clear()
+        self.complete_from = None
+
+    def add_all(self, plays: Iterable[tuple[str, datetime]]) -> None:
+        """Remember stored plays."""
+        for track_id, played_at in plays:
+            self._by_track.setdefault(track_id, set()).add(played_at)
+
+    def covered_from(self, start: datetime) -> None:
+        """Every stored play from ``start`` on is known now."""
+        if self.complete_from is None or start < self.complete_from:
+            self.complete_from = start
+
+    def has_play_near(self, track_id: str, played_at: datetime) -> bool:
+        """Whether a stored play of the track is within ±30 s."""
+        return any(abs(t - played_at) <= DUPLICATE_WINDOW for t in self._by_track.get(track_id, ()))
+
+    def prune(self, before: datetime) -> None:
+        """Forget plays older than ``before``; the cache is complete from there on only."""
+        for track_id in list(self._by_track):
+            kept = {t for t in self._by_track[track_id] if t >= before}
+            if kept:
+                self._by_track[track_id] = kept
+            else:
+                del self._by_track[track_id]
+        if self.complete_from is not None and self.complete_from < before:
+            self.complete_from = before
+
+    def __len__(self) -> int:
+        """Number of plays held."""
+        return sum(len(times) for times in self._by_track.values())
+
+
 @dataclass(slots=True)
 class KnownMetadata:
     """Metadata ids known to be in MongoDB, shared by all accounts of one database."""
@@ -135,9 +182,21 @@ class Scrobbler:
         self.store = store
         self.account = account
         self.known = known or KnownMetadata.empty()
+        self.recent = RecentPlays()
 
     async def run_cycle(self, blacklisted_artists: Iterable[str] = ()) -> CycleResult:
         """Fetch the window, store the new plays and return them (oldest first)."""
+        try:
+            result = await self._cycle(blacklisted_artists)
+        except BaseException:
+            self.recent.forget()
+            raise
+        if self.account.last_timestamp > 0:
+            last = datetime.fromtimestamp(self.account.last_timestamp / 1000, tz=UTC)
+            self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
+        return result
+
+    async def _cycle(self, blacklisted_artists: Iterable[str]) -> CycleResult:
         after_ms = max(0, self.account.last_timestamp - int(LOOKBACK.total_seconds() * 1000))
         raw_items = await self.client.recently_played(after_ms)
         blacklist = set(blacklisted_artists)
@@ -173,6 +232,7 @@ class Scrobbler:
         self.known.tracks.add_all(doc["id"] for doc in tracks)
         self.known.albums.add_all(doc["id"] for doc in albums)
         self.known.artists.add_all(doc["id"] for doc in artists)
+        self.recent.add_all((play.track_id, play.played_at) for play in result.inserted_plays)
 
         inserted = set(result.inserted_plays)
         return CycleResult(
@@ -198,18 +258,40 @@ class Scrobbler:
         return datetime.fromtimestamp(last / 1000, tz=UTC), oldest
 
     async def _without_duplicates(self, parsed: Sequence[ParsedItem]) -> list[ParsedItem]:
-        """Apply the seed's ±30 s same-track rule against MongoDB and within the batch."""
-        start = parsed[0].play.played_at - DUPLICATE_WINDOW
-        end = parsed[-1].play.played_at + DUPLICATE_WINDOW
-        seen: dict[str, list[datetime]] = {}
-        for track_id, played_at in await self.store.plays_between(self.account.owner, start, end):
-            seen.setdefault(track_id, []).append(_as_utc(played_at))
+        """Apply the seed's ±30 s same-track rule against stored plays and within the batch.
+
+        Stored plays only exist up to ``lastTimestamp`` (it moves after the plays are
+        written), so MongoDB is asked only about items that close to it, and only for the
+        part of the window the cache of recent plays does not cover yet: steady-state
+        cycles need no query at all, whatever the size of the history.
+        """
+        recent = self.recent
+        last_ms = self.account.last_timestamp
+        if last_ms > 0:
+            last_stored = datetime.fromtimestamp(last_ms / 1000, tz=UTC)
+            unknown = [
+                p.play.played_at
+                for p in parsed
+                if p.play.played_at - DUPLICATE_WINDOW <= last_stored
+                and (
+                    recent.complete_from is None
+                    or p.play.played_at - DUPLICATE_WINDOW < recent.complete_from
+                )
+            ]
+            if unknown:
+                start = unknown[0] - DUPLICATE_WINDOW
+                stored = await self.store.plays_between(self.account.owner, start, last_stored)
+                recent.add_all((track_id, _as_utc(at)) for track_id, at in stored)
+                recent.covered_from(start)
+        batch: dict[str, list[datetime]] = {}
         new: list[ParsedItem] = []
         for item in parsed:
-            times = seen.setdefault(item.play.track_id, [])
-            if any(abs(t - item.play.played_at) <= DUPLICATE_WINDOW for t in times):
+            track_id, played_at = item.play.track_id, item.play.played_at
+            if recent.has_play_near(track_id, played_at) or any(
+                abs(t - played_at) <= DUPLICATE_WINDOW for t in batch.get(track_id, ())
+            ):
                 continue
-            times.append(item.play.played_at)
+            batch.setdefault(track_id, []).append(played_at)
             new.append(item)
         return new
 

@@ -1,0 +1,1 @@
+"""Benchmark of the scrobbling engine against a model of the seed (see scripts/bench)."""

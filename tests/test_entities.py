@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 
+import pytest
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -140,17 +141,24 @@ async def test_entities_unavailable_while_cycles_fail(
     fake_spotify: FakeSpotify,
     catalog: Catalog,
     mongo_db: MongoDb,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A failing cycle makes the entities unavailable; the next good one restores them."""
+    """Failing cycles make the entities unavailable, logged once; recovery is logged once."""
     await setup_entry()
     total = entity_id(hass, "sensor", "total_plays", fake_spotify.user_id)
     assert hass.states.get(total).state == "0"
 
     fake_spotify.inject(
-        "/v1/me/player/recently-played", status=503, times=spotify_module.MAX_ATTEMPTS
+        "/v1/me/player/recently-played", status=503, times=2 * spotify_module.MAX_ATTEMPTS
     )
     await tick(hass)
     assert hass.states.get(total).state == STATE_UNAVAILABLE
+    await tick(hass)
+    assert hass.states.get(total).state == STATE_UNAVAILABLE
+    failures = [r for r in caplog.records if "Spotify answered HTTP 503" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].levelname == "ERROR"
 
     await tick(hass)
     assert hass.states.get(total).state == "0"
+    assert len([r for r in caplog.records if "recovered" in r.getMessage()]) == 1

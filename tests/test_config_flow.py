@@ -22,7 +22,7 @@ from custom_components.spotify_scrobbler.const import (
 
 from .conftest import MongoDb, make_entry
 from .spotify_fake import Catalog, FakeSpotify
-from .test_scrobbling import plays_of
+from .test_scrobbling import play_recently
 
 REDIRECT = "https://example.com/auth/external/callback"
 
@@ -265,10 +265,7 @@ async def test_options_blacklist_by_name_id_and_link(
     mongo_db: MongoDb,
 ) -> None:
     """Artists are given by stored name, id, URI or link; ids are saved; unknown names refused."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 5.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 5.0)])
     entry = await setup_entry()
     known = catalog.artists[catalog.tracks[plays[0].track_id or ""].artist_ids[0]]
     others = [a for a in sorted(catalog.artists) if a != known.id][:3]

@@ -15,7 +15,7 @@ from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, 
 
 from .conftest import MongoDb
 from .spotify_fake import Catalog, FakeSpotify
-from .test_scrobbling import plays_of, tick
+from .test_scrobbling import play_recently, plays_of, tick
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 
@@ -35,10 +35,7 @@ async def test_sensors_show_totals_and_last_play(
     mongo_db: MongoDb,
 ) -> None:
     """After a cycle the sensors show the stored totals and the newest play."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 40.0), (1, 30.0), (2, 20.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 40.0), (1, 30.0), (2, 20.0)])
     entry = await setup_entry()
     account = fake_spotify.user_id
 
@@ -81,10 +78,7 @@ async def test_totals_after_restart_come_from_mongodb(
     mongo_db: MongoDb,
 ) -> None:
     """A reload reads the totals and the last play back from MongoDB."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 40.0), (1, 30.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 40.0), (1, 30.0)])
     entry = await setup_entry()
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()

@@ -18,7 +18,7 @@ from custom_components.spotify_scrobbler.const import CONF_REQUEST_SPACING
 
 from .conftest import MongoDb, make_entry
 from .spotify_fake import Catalog, FakeSpotify, listening_day
-from .test_scrobbling import expected, plays_of, stored_plays, tick
+from .test_scrobbling import expected, play_recently, plays_of, stored_plays, tick
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 
@@ -44,15 +44,11 @@ async def test_crash_between_writes_loses_and_duplicates_nothing(
     method: str,
 ) -> None:
     """A write that fails mid-cycle: the next cycle stores every play exactly once."""
-    now = fake_spotify.now
-    assert now is not None
-    first = plays_of(catalog, now, [(0, 30.0), (1, 25.0)])
-    fake_spotify.add_plays(first)
+    first = play_recently(fake_spotify, catalog, [(0, 30.0), (1, 25.0)])
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.LOADED
 
-    second = plays_of(catalog, now, [(2, 10.0), (3, 5.0), (0, 2.0)])
-    fake_spotify.add_plays(second)
+    second = play_recently(fake_spotify, catalog, [(2, 10.0), (3, 5.0), (0, 2.0)])
     original = getattr(AsyncCollection, method)
     failures: list[str] = []
 
@@ -104,10 +100,7 @@ async def test_rate_limit_short_retry_after_is_waited_out(
     mongo_db: MongoDb,
 ) -> None:
     """429 with a short Retry-After: wait, retry, store."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 10.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/v1/me/player/recently-played", status=429, headers={"Retry-After": "1"})
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.LOADED
@@ -153,10 +146,7 @@ async def test_server_errors_then_success(
     mongo_db: MongoDb,
 ) -> None:
     """5xx and a malformed body are retried with backoff; the cycle then succeeds."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 10.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/v1/me/player/recently-played", status=503)
     fake_spotify.inject("/v1/me/player/recently-played", status=502)
     entry = await setup_entry()
@@ -173,16 +163,18 @@ async def test_server_errors_give_up_after_bounded_attempts(
     mongo_db: MongoDb,
 ) -> None:
     """A Spotify outage ends the cycle after MAX_ATTEMPTS; the next cycle catches up."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 10.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject(
         "/v1/me/player/recently-played", status=500, times=spotify_module.MAX_ATTEMPTS
     )
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert len(fake_spotify.calls("/v1/me/player/recently-played")) == spotify_module.MAX_ATTEMPTS
+
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert await stored_plays(mongo_db) == expected(plays)
 
 
 async def test_timeouts_are_retried(
@@ -197,10 +189,7 @@ async def test_timeouts_are_retried(
     monkeypatch.setattr(
         spotify_module, "REQUEST_TIMEOUT", spotify_module.aiohttp.ClientTimeout(0.3)
     )
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 10.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/v1/me/player/recently-played", delay=5.0)
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.LOADED
@@ -249,10 +238,7 @@ async def test_token_refresh_keeps_scrobbling(
     mongo_db: MongoDb,
 ) -> None:
     """An expired access token is refreshed by HA before the request."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 10.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.expire_access_tokens()
     entry = await setup_entry(expires_in=-60)
     assert entry.state is ConfigEntryState.LOADED
@@ -349,10 +335,7 @@ async def test_malformed_json_fails_the_cycle_only(
     mongo_db: MongoDb,
 ) -> None:
     """A body that is not JSON ends the cycle with an error; the next cycle stores the play."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(0, 10.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/v1/me/player/recently-played", status=200, raw_body=b"{not json")
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.SETUP_RETRY

@@ -36,6 +36,14 @@ def plays_of(catalog: Catalog, now: datetime, spec: list[tuple[int, float]]) -> 
     return [Play(minutes_ago(now, minutes), tracks[index]) for index, minutes in spec]
 
 
+def play_recently(fake: FakeSpotify, catalog: Catalog, spec: list[tuple[int, float]]) -> list[Play]:
+    """Let the fake report plays of the n-th catalogue track, ``minutes`` before its now."""
+    assert fake.now is not None
+    plays = plays_of(catalog, fake.now, spec)
+    fake.add_plays(plays)
+    return plays
+
+
 async def stored_plays(mongo_db: MongoDb) -> list[tuple[str, datetime]]:
     """(track id, played_at) of every stored play, oldest first."""
     cursor = mongo_db["infos"].find({}, {"_id": 0, "id": 1, "played_at": 1}).sort("played_at", 1)
@@ -242,10 +250,7 @@ async def test_artist_enrichment_requests(
 ) -> None:
     """Batch lookups while Spotify allows them, else one per artist; never twice."""
     fake_spotify.batch_allowed = batch_allowed
-    now = fake_spotify.now
-    assert now is not None
-    first = plays_of(catalog, now, [(i, 60.0 - i) for i in range(10)])
-    fake_spotify.add_plays(first)
+    first = play_recently(fake_spotify, catalog, [(i, 60.0 - i) for i in range(10)])
     await setup_entry()
 
     artists = {a for p in first for a in catalog.tracks[p.track_id or ""].artist_ids}
@@ -266,7 +271,7 @@ async def test_artist_enrichment_requests(
         assert doc["genres"] == list(catalog.artists[artist_id].genres)
 
     # The same tracks played again later: no enrichment request at all.
-    fake_spotify.add_plays(plays_of(catalog, now, [(i, 20.0 - i) for i in range(10)]))
+    play_recently(fake_spotify, catalog, [(i, 20.0 - i) for i in range(10)])
     fake_spotify.reset_log()
     await tick(hass)
     assert [c.path for c in fake_spotify.requests] == ["/v1/me/player/recently-played"]
@@ -281,10 +286,7 @@ async def test_tracks_and_albums_come_from_the_payload(
     mongo_db: MongoDb,
 ) -> None:
     """Track and album documents are built from recently-played: no /tracks or /albums call."""
-    now = fake_spotify.now
-    assert now is not None
-    plays = plays_of(catalog, now, [(5, 10.0), (6, 6.0)])
-    fake_spotify.add_plays(plays)
+    plays = play_recently(fake_spotify, catalog, [(5, 10.0), (6, 6.0)])
     await setup_entry()
 
     assert not [c for c in fake_spotify.requests if c.path.startswith(("/v1/tracks", "/v1/albums"))]

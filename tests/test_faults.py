@@ -409,3 +409,73 @@ async def test_token_refresh_failures(
     assert entry.state.value == state
     reauths = [f for f in hass.config_entries.flow.async_progress() if f["context"]["source"]]
     assert bool(reauths) is (status == 400)
+
+
+async def test_oversized_page_is_refused(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A page with more items than Spotify ever sends changes nothing."""
+    play = play_recently(fake_spotify, catalog, [(0, 10.0)])[0]
+    page = {
+        "href": f"{fake_spotify.api_url}/me/player/recently-played",
+        "limit": 50,
+        "next": None,
+        "cursors": None,
+        "total": 5000,
+        "items": [catalog.play_json(play)] * 5000,
+    }
+    fake_spotify.inject("/v1/me/player/recently-played", status=200, body=page)
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "5000 items" in (entry.reason or "")
+    assert await mongo_db["infos"].count_documents({}) == 0
+
+
+async def test_malformed_documents_in_mongodb_do_not_break_sensors(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Foreign or broken documents are skipped (and logged), the entry keeps working."""
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
+    entry = await setup_entry()
+    account = entry.runtime_data.coordinator.account
+    assert account is not None
+    newest = plays[0].played_at
+    await mongo_db["infos"].insert_many(
+        [
+            # Newer than the real play, so "last play" looks at it first.
+            {"owner": account.owner, "id": 42, "played_at": newest + timedelta(minutes=1)},
+            {"owner": account.owner, "played_at": newest + timedelta(minutes=2), "durationMs": "x"},
+        ]
+    )
+    await mongo_db["tracks"].insert_one({"id": None, "name": ["not", "a", "name"]})
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED, entry.reason
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator.data.total_plays == 3
+    assert coordinator.data.last_play is None  # the newest document is unusable: no crash
+
+    more = play_recently(fake_spotify, catalog, [(1, 1.0)])
+    await tick(hass)
+    assert coordinator.last_update_success is True
+    assert coordinator.data.last_play is not None
+    assert coordinator.data.last_play.play.track_id == more[0].track_id
+
+    response = await hass.services.async_call(
+        "spotify_scrobbler",
+        "recent_plays",
+        {"config_entry_id": entry.entry_id, "count": 10},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert isinstance(response["plays"], list)
+    assert [p["track_id"] for p in response["plays"]] == [more[0].track_id, plays[0].track_id]

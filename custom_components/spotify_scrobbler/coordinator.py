@@ -190,9 +190,12 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         last_play = data.last_play
         if last_play is None:
             doc = await self.store.latest_play(owner)
-            if doc is not None:
+            # A foreign or broken document is skipped (details_from_documents logs it).
+            if doc is not None and details_from_documents(doc, {}, {}, {}) is not None:
                 tracks, albums, artists = await self.store.metadata(
-                    [doc["id"]], [doc.get("albumId") or ""], doc.get("artistIds") or []
+                    [doc["id"]],
+                    [doc.get("albumId") or ""],
+                    [a for a in doc.get("artistIds") or () if isinstance(a, str)],
                 )
                 last_play = details_from_documents(doc, tracks, albums, artists)
         return replace(

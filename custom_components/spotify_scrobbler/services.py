@@ -68,9 +68,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
         try:
             docs = await coordinator.store.recent_plays(account.owner, call.data[ATTR_COUNT])
             tracks, albums, artists = await coordinator.store.metadata(
-                [d["id"] for d in docs],
-                [d.get("albumId") or "" for d in docs],
-                [a for d in docs for a in d.get("artistIds") or ()],
+                [d["id"] for d in docs if isinstance(d.get("id"), str)],
+                [d["albumId"] for d in docs if isinstance(d.get("albumId"), str)],
+                [a for d in docs for a in d.get("artistIds") or () if isinstance(a, str)],
             )
         except PyMongoError as err:
             raise HomeAssistantError(

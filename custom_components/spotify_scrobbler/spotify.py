@@ -25,6 +25,7 @@ BACKOFF_BASE: Final = 2.0  # seconds; doubles per attempt: 2, 4, 8
 MAX_INLINE_RETRY_AFTER: Final = 30.0  # longer Retry-After values end the cycle instead
 REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=20)
 MAX_PAGES: Final = 10  # recently-played never has more than ~50 items
+MAX_PAGE_ITEMS: Final = 50  # Spotify's maximum `limit`
 
 # Batch endpoints and their id limits; development-mode apps get 403/404 since 2026.
 BATCH_LIMITS: Final = {"tracks": 50, "albums": 20, "artists": 50}
@@ -209,6 +210,9 @@ class SpotifyClient:
             page = await self.get_json(url)
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
                 raise SpotifyError("Spotify sent an unexpected recently-played page")
+            if len(page["items"]) > MAX_PAGE_ITEMS:
+                # Spotify never sends more than 50; anything else is not Spotify talking.
+                raise SpotifyError(f"Spotify sent {len(page['items'])} items in one page")
             items.extend(page["items"])
             next_url = page.get("next")
             url = next_url if isinstance(next_url, str) and page["items"] else None

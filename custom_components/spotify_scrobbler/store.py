@@ -126,7 +126,14 @@ class ScrobbleStore:
             {"owner": owner, "played_at": {"$gte": start, "$lte": end}},
             {"_id": 0, "id": 1, "played_at": 1},
         )
-        return [(doc["id"], doc["played_at"]) async for doc in cursor]
+        found: list[tuple[str, datetime]] = []
+        async for doc in cursor:
+            track_id, played_at = doc.get("id"), doc.get("played_at")
+            if isinstance(track_id, str) and isinstance(played_at, datetime):
+                found.append((track_id, played_at))
+            else:
+                _LOGGER.warning("skipping a malformed play document in MongoDB: %r", doc)
+        return found
 
     async def enriched_artist_ids(self, ids: Iterable[str]) -> set[str]:
         """Those of ``ids`` whose artist document already has Spotify's full data."""
@@ -243,7 +250,8 @@ class ScrobbleStore:
         ):
             wanted = list(dict.fromkeys(ids))
             docs = collection.find({"id": {"$in": wanted}}, {"_id": 0})
-            found.append({doc["id"]: doc async for doc in docs} if wanted else {})
+            by_id = {doc["id"]: doc async for doc in docs if isinstance(doc.get("id"), str)}
+            found.append(by_id if wanted else {})
         return found[0], found[1], found[2]
 
 

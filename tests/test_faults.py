@@ -375,6 +375,7 @@ async def test_same_instant_other_track_is_kept_once(
     fake_spotify: FakeSpotify,
     catalog: Catalog,
     mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A stored play at the very same millisecond wins (unique index), without an error."""
     now = fake_spotify.now
@@ -393,6 +394,18 @@ async def test_same_instant_other_track_is_kept_once(
         [("4uLU6hMCjMI75M1A2tKUQC", plays[0].played_at), *expected(plays[1:])],
         key=lambda pair: pair[1],
     )
+
+    # The refused play is not attempted again: the next cycle writes nothing.
+    inserts: list[str] = []
+    original = AsyncCollection.insert_many
+
+    async def counting(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        inserts.append(self.name)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", counting)
+    await tick(hass)
+    assert inserts == []
 
 
 @pytest.mark.parametrize(("status", "state"), [(500, "setup_retry"), (400, "setup_error")])

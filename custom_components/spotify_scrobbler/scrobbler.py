@@ -232,7 +232,9 @@ class Scrobbler:
         self.known.tracks.add_all(doc["id"] for doc in tracks)
         self.known.albums.add_all(doc["id"] for doc in albums)
         self.known.artists.add_all(doc["id"] for doc in artists)
-        self.recent.add_all((play.track_id, play.played_at) for play in result.inserted_plays)
+        # Every attempted play is stored now: inserted, or refused by the unique index because
+        # a play at that instant already was. Either way it must not be attempted again.
+        self.recent.add_all((p.play.track_id, p.play.played_at) for p in new)
 
         inserted = set(result.inserted_plays)
         return CycleResult(

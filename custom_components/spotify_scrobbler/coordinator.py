@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -64,7 +65,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         self,
         hass: HomeAssistant,
         entry: SpotifyScrobblerConfigEntry,
-        scrobbler_factory: Any,
+        scrobbler_factory: Callable[[Account], Scrobbler],
         store: ScrobbleStore,
     ) -> None:
         """``scrobbler_factory(account)`` builds the Scrobbler once the account is loaded."""

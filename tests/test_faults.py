@@ -118,11 +118,9 @@ async def test_rate_limit_long_retry_after_pauses_polling(
     mongo_db: MongoDb,
 ) -> None:
     """429 with an hour-long Retry-After fails the cycle at once, without busy retries."""
-    now = fake_spotify.now
-    assert now is not None
-    fake_spotify.add_plays(plays_of(catalog, now, [(0, 10.0)]))
+    play_recently(fake_spotify, catalog, [(0, 10.0)])
     entry = await setup_entry()
-    fake_spotify.add_plays(plays_of(catalog, now, [(1, 1.0)]))
+    play_recently(fake_spotify, catalog, [(1, 1.0)])
     fake_spotify.inject(
         "/v1/me/player/recently-played",
         status=429,

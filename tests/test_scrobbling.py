@@ -174,7 +174,7 @@ async def test_duplicates_within_30_seconds(
     assert await stored_plays(mongo_db) == expected([plays[0], plays[2], plays[3]])
 
     # Spotify reports track 1 again 20 s after a stored play: still the same play.
-    fake_spotify.add_plays(plays_of(catalog, now, [(1, 15.0 - 20 / 60)]))
+    play_recently(fake_spotify, catalog, [(1, 15.0 - 20 / 60)])
     await tick(hass)
     assert await stored_plays(mongo_db) == expected([plays[0], plays[2], plays[3]])
 

@@ -15,7 +15,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.spotify_scrobbler.config_flow import validate_mongodb
 
 from .spotify_fake import Catalog, FakeSpotify
-from .test_scrobbling import plays_of, tick
+from .test_scrobbling import play_recently, tick
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 PASSWORD = "s3cr3t-pw-do-not-log"
@@ -33,9 +33,7 @@ async def test_secrets_stay_out_of_logs_and_diagnostics(
     """Scrobble, refresh the token, fail, reauth, validate a bad URI: then scan everything."""
     monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 300)
     caplog.set_level(logging.DEBUG)
-    now = fake_spotify.now
-    assert now is not None
-    fake_spotify.add_plays(plays_of(catalog, now, [(0, 10.0), (1, 5.0)]))
+    play_recently(fake_spotify, catalog, [(0, 10.0), (1, 5.0)])
     fake_spotify.expire_access_tokens()
     entry = await setup_entry(expires_in=-60)  # forces a token refresh
     secrets = {

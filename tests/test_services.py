@@ -19,7 +19,7 @@ from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, 
 
 from .conftest import MongoDb
 from .spotify_fake import Catalog, FakeSpotify, Play
-from .test_scrobbling import plays_of
+from .test_scrobbling import play_recently, plays_of
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 
@@ -33,15 +33,13 @@ async def test_sync_now_runs_a_cycle(
 ) -> None:
     """sync_now stores what Spotify has now, for one account or all."""
     entry = await setup_entry()
-    now = fake_spotify.now
-    assert now is not None
-    fake_spotify.add_plays(plays_of(catalog, now, [(0, 3.0)]))
+    play_recently(fake_spotify, catalog, [(0, 3.0)])
     await hass.services.async_call(
         DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
     )
     assert await mongo_db["infos"].count_documents({}) == 1
 
-    fake_spotify.add_plays(plays_of(catalog, now, [(1, 1.0)]))
+    play_recently(fake_spotify, catalog, [(1, 1.0)])
     await hass.services.async_call(DOMAIN, "sync_now", {}, blocking=True)
     assert await mongo_db["infos"].count_documents({}) == 2
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+
+
+def to_unix_ms(moment: datetime) -> int:
+    """Unix milliseconds, the unit of Your Spotify's ``lastTimestamp``."""
+    return int(moment.timestamp() * 1000)
+
+
+def from_unix_ms(ms: int) -> datetime:
+    """The UTC instant of Unix milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass(slots=True, frozen=True)

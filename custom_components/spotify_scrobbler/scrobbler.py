@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from .models import CycleResult, CycleSummary, Play, PlayDetails
+from .models import (
+    CycleResult,
+    CycleSummary,
+    Play,
+    PlayDetails,
+    from_unix_ms,
+    to_unix_ms,
+)
 from .spotify import SpotifyClient
 from .store import Account, Document, ScrobbleStore
 
@@ -192,7 +199,7 @@ class Scrobbler:
             self.recent.forget()
             raise
         if self.account.last_timestamp > 0:
-            last = datetime.fromtimestamp(self.account.last_timestamp / 1000, tz=UTC)
+            last = from_unix_ms(self.account.last_timestamp)
             self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
         return result
 
@@ -209,7 +216,7 @@ class Scrobbler:
         gap = self._gap(len(raw_items), parsed[0].play.played_at)
         new = await self._without_duplicates(parsed)
         newest = parsed[-1].play.played_at
-        if not new and _to_ms(newest) <= self.account.last_timestamp:
+        if not new and to_unix_ms(newest) <= self.account.last_timestamp:
             # Idle cycle: nothing to write at all.
             return CycleResult(
                 summary=CycleSummary(items=len(raw_items), skipped=skipped, duplicates=len(parsed))
@@ -255,9 +262,9 @@ class Scrobbler:
     def _gap(self, item_count: int, oldest: datetime) -> tuple[datetime, datetime] | None:
         """A full window that starts after the last stored play: plays may have been missed."""
         last = self.account.last_timestamp
-        if last <= 0 or item_count < HISTORY_LIMIT or _to_ms(oldest) <= last:
+        if last <= 0 or item_count < HISTORY_LIMIT or to_unix_ms(oldest) <= last:
             return None
-        return datetime.fromtimestamp(last / 1000, tz=UTC), oldest
+        return from_unix_ms(last), oldest
 
     async def _without_duplicates(self, parsed: Sequence[ParsedItem]) -> list[ParsedItem]:
         """Apply the seed's ±30 s same-track rule against stored plays and within the batch.
@@ -270,7 +277,7 @@ class Scrobbler:
         recent = self.recent
         last_ms = self.account.last_timestamp
         if last_ms > 0:
-            last_stored = datetime.fromtimestamp(last_ms / 1000, tz=UTC)
+            last_stored = from_unix_ms(last_ms)
             unknown = [
                 p.play.played_at
                 for p in parsed
@@ -468,7 +475,3 @@ def _spotify_url(track: dict[str, Any]) -> str | None:
     urls = track.get("external_urls")
     url = urls.get("spotify") if isinstance(urls, dict) else None
     return url if isinstance(url, str) else None
-
-
-def _to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)

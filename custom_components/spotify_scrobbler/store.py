@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from .models import Play
+from .models import Play, to_unix_ms
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -174,13 +174,13 @@ class ScrobbleStore:
         }
         update: Document = {"$inc": {f"scrobbler.counters.{k}": v for k, v in counters.items()}}
         if newest_played_at is not None:
-            update["$max"] = {"lastTimestamp": _to_ms(newest_played_at)}
+            update["$max"] = {"lastTimestamp": to_unix_ms(newest_played_at)}
         if inserted:
             update["$min"] = {"firstListenedAt": min(play.played_at for play in inserted)}
         await self.users.update_one({"_id": account.owner}, update)
 
         if newest_played_at is not None:
-            account.last_timestamp = max(account.last_timestamp, _to_ms(newest_played_at))
+            account.last_timestamp = max(account.last_timestamp, to_unix_ms(newest_played_at))
         if inserted:
             first = min(play.played_at for play in inserted)
             if account.first_listened_at is None or first < account.first_listened_at:
@@ -288,7 +288,3 @@ async def _upsert_by_id(
 
 def _without_id(doc: Mapping[str, Any]) -> Document:
     return {key: value for key, value in doc.items() if key not in {"_id", "id"}}
-
-
-def _to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)

@@ -27,6 +27,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from bench.engine import (
+    Account,
     BatchSupport,
     KnownMetadata,
     RequestGate,
@@ -513,11 +514,18 @@ async def timed_cycle(
     )
     account = await store.load_account(history.spotify_id, "Bench History", [])
     await fake.set_now(window.now)
+    return await _metered_cycle(env, fake, history, account, batch)
+
+
+async def _metered_cycle(
+    env: Env, fake: FakeProcess, history: History, account: Account, batch: BatchSupport
+) -> TimedRun:
+    """Run one cycle of a fresh Scrobbler (empty caches), timed, loop and commands metered."""
+    store = history.store
     client = engine_client(fake.api_url, "fake-access-token", batch, env.http)
     scrobbler = Scrobbler(client, store, account, KnownMetadata.empty())
-    loop = asyncio.get_running_loop()
     mark = env.log.mark()
-    with LoopBlockMeter(loop) as meter:
+    with LoopBlockMeter(asyncio.get_running_loop()) as meter:
         started = time.perf_counter()
         result = await scrobbler.run_cycle()
         elapsed = time.perf_counter() - started
@@ -541,24 +549,7 @@ async def idle_cycle(
     store = history.store
     account = await store.load_account(history.spotify_id, "Bench History", [])
     await fake.set_now(window.now + POLL_INTERVAL)
-    client = engine_client(fake.api_url, "fake-access-token", batch, env.http)
-    scrobbler = Scrobbler(client, store, account, KnownMetadata.empty())
-    mark = env.log.mark()
-    with LoopBlockMeter(asyncio.get_running_loop()) as meter:
-        started = time.perf_counter()
-        result = await scrobbler.run_cycle()
-        elapsed = time.perf_counter() - started
-    commands = env.log.since(mark, store.db.name)
-    slowest = max(commands, key=lambda c: c.duration_ms or 0.0, default=None)
-    return TimedRun(
-        history.size,
-        elapsed * 1000,
-        result.summary.new_plays,
-        len(commands),
-        _describe_command(slowest),
-        meter,
-        commands,
-    )
+    return await _metered_cycle(env, fake, history, account, batch)
 
 
 def _describe_command(command: Command | None) -> str:

@@ -22,6 +22,10 @@ def main() -> None:
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"
+    # pytest can fail a run with every test passing (e.g. syrupy's unused snapshots).
+    exit_code = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    if exit_code and not failed:
+        line += f" (pytest exit code {exit_code})"
     print(line)
 
 

@@ -18,6 +18,8 @@ from homeassistant.util import dt as dt_util
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import (
@@ -30,6 +32,16 @@ from custom_components.spotify_scrobbler.const import (
 from .spotify_fake import Catalog, FakeSpotify
 
 MongoDb = AsyncDatabase[dict[str, Any]]
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Pin HA's snapshot extension so both HA pins read the same tests/snapshots folder.
+
+    The two phcc versions otherwise disagree on the folder, and syrupy fails the run on the
+    pin that sees the other folder's snapshot as unused.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(autouse=True)

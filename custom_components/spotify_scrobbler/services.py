@@ -1,19 +1,23 @@
-"""Actions: spotify_scrobbler.sync_now and spotify_scrobbler.recent_plays."""
+"""Actions: spotify_scrobbler.sync_now, recent_plays and top."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
 from .compat import vol
 from .const import DOMAIN
 from .models import PlayDetails
 from .scrobbler import details_from_documents
+from .top import KINDS, MAX_LIMIT, ORDERS, top_entries
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
@@ -29,6 +33,28 @@ RECENT_PLAYS_SCHEMA = vol.Schema(
         vol.Optional(ATTR_COUNT, default=10): vol.All(
             vol.Coerce(int), vol.Range(min=1, max=MAX_RECENT)
         ),
+    }
+)
+ATTR_KINDS = "kinds"
+ATTR_PERIOD = "period"
+ATTR_START = "start"
+ATTR_END = "end"
+ATTR_LIMIT = "limit"
+ATTR_ORDER = "order"
+PERIODS = ("today", "week", "month", "year", "all_time")
+TOP_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_KINDS, default=list(KINDS)): vol.All(
+            cv.ensure_list, vol.Length(min=1), [vol.In(KINDS)]
+        ),
+        vol.Optional(ATTR_PERIOD): vol.In(PERIODS),
+        vol.Optional(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_END): cv.datetime,
+        vol.Optional(ATTR_LIMIT, default=10): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=MAX_LIMIT)
+        ),
+        vol.Optional(ATTR_ORDER, default="plays"): vol.In(ORDERS),
     }
 )
 
@@ -81,6 +107,36 @@ def async_setup_services(hass: HomeAssistant) -> None:
         plays = [details_from_documents(doc, tracks, albums, artists) for doc in docs]
         return {"plays": [_as_response(details) for details in plays if details is not None]}
 
+    async def top(call: ServiceCall) -> ServiceResponse:
+        entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+        start, end = _top_range(call.data)
+        coordinator = entry.runtime_data.coordinator
+        account = coordinator.account
+        assert account is not None  # a loaded entry has its account  # noqa: S101
+        response: dict[str, Any] = {
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+        }
+        try:
+            for kind in dict.fromkeys(call.data[ATTR_KINDS]):
+                entries = await top_entries(
+                    coordinator.store.db,
+                    account.owner,
+                    kind,
+                    start=start,
+                    end=end,
+                    limit=call.data[ATTR_LIMIT],
+                    order=call.data[ATTR_ORDER],
+                )
+                response[kind] = [top_entry.as_response() for top_entry in entries]
+        except PyMongoError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="mongodb_unavailable",
+                translation_placeholders={"account": entry.title},
+            ) from err
+        return response
+
     hass.services.async_register(DOMAIN, "sync_now", sync_now, schema=SYNC_NOW_SCHEMA)
     hass.services.async_register(
         DOMAIN,
@@ -89,6 +145,38 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=RECENT_PLAYS_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
+
+    hass.services.async_register(
+        DOMAIN, "top", top, schema=TOP_SCHEMA, supports_response=SupportsResponse.ONLY
+    )
+
+
+def _top_range(data: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """[start, end) in UTC; periods start at local midnight, weeks on Monday."""
+    if ATTR_PERIOD in data and (ATTR_START in data or ATTR_END in data):
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="period_and_range")
+    if ATTR_START in data or ATTR_END in data:
+        # A time without a zone is Home Assistant's local time.
+        start = dt_util.as_utc(data[ATTR_START]) if ATTR_START in data else None
+        end = dt_util.as_utc(data[ATTR_END]) if ATTR_END in data else None
+        if start is not None and end is not None and start >= end:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_range",
+                translation_placeholders={"start": start.isoformat(), "end": end.isoformat()},
+            )
+        return start, end
+    period = data.get(ATTR_PERIOD, "all_time")
+    if period == "all_time":
+        return None, None
+    today = dt_util.now().date()
+    first_day = {
+        "today": today,
+        "week": today - timedelta(days=today.weekday()),
+        "month": today.replace(day=1),
+        "year": today.replace(month=1, day=1),
+    }[period]
+    return dt_util.as_utc(dt_util.start_of_local_day(first_day)), None
 
 
 def _loaded_entry(hass: HomeAssistant, entry_id: str) -> SpotifyScrobblerConfigEntry:

@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 
 import pytest
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -129,7 +129,7 @@ async def test_scrobble_event_entity_fires_per_counted_play(
     assert [e for e in changes if e.data["entity_id"] == event_entity] == []
 
 
-async def test_entities_unavailable_while_cycles_fail(
+async def test_spotify_failures_show_in_status_and_are_logged_once(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
     fake_spotify: FakeSpotify,
@@ -137,22 +137,28 @@ async def test_entities_unavailable_while_cycles_fail(
     mongo_db: MongoDb,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Failing cycles make the entities unavailable, logged once; recovery is logged once."""
+    """Failing Spotify cycles leave the totals available (they stay true) and set the status.
+
+    The problem is logged once when it starts and once when it ends.
+    """
+    play_recently(fake_spotify, catalog, [(0, 10.0)])
     await setup_entry()
     total = entity_id(hass, "sensor", "total_plays", fake_spotify.user_id)
-    assert hass.states.get(total).state == "0"
+    status = entity_id(hass, "sensor", "status", fake_spotify.user_id)
+    assert hass.states.get(total).state == "1"
+    assert hass.states.get(status).state == "ok"
 
     fake_spotify.inject(
         "/v1/me/player/recently-played", status=503, times=2 * spotify_module.MAX_ATTEMPTS
     )
     await tick(hass)
-    assert hass.states.get(total).state == STATE_UNAVAILABLE
     await tick(hass)
-    assert hass.states.get(total).state == STATE_UNAVAILABLE
+    assert hass.states.get(total).state == "1"
+    assert hass.states.get(status).state == "spotify_unavailable"
     failures = [r for r in caplog.records if "Spotify answered HTTP 503" in r.getMessage()]
     assert len(failures) == 1
-    assert failures[0].levelname == "ERROR"
+    assert failures[0].levelname == "WARNING"
 
     await tick(hass)
-    assert hass.states.get(total).state == "0"
-    assert len([r for r in caplog.records if "recovered" in r.getMessage()]) == 1
+    assert hass.states.get(status).state == "ok"
+    assert len([r for r in caplog.records if "scrobbling normally again" in r.getMessage()]) == 1

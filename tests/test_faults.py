@@ -18,7 +18,14 @@ from custom_components.spotify_scrobbler.const import CONF_REQUEST_SPACING
 
 from .conftest import MongoDb, make_entry
 from .spotify_fake import Catalog, FakeSpotify, listening_day
-from .test_scrobbling import expected, play_recently, plays_of, stored_plays, tick
+from .test_scrobbling import (
+    expected,
+    play_recently,
+    plays_of,
+    sensor_state,
+    stored_plays,
+    tick,
+)
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 
@@ -63,10 +70,12 @@ async def test_crash_between_writes_loses_and_duplicates_nothing(
     monkeypatch.setattr(AsyncCollection, method, failing)
     await tick(hass)
     assert failures == [collection]
-    assert entry.runtime_data.coordinator.last_update_success is False
+    assert sensor_state(hass, fake_spotify, "status") == "mongodb_unavailable"
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "3"
 
     await tick(hass)
-    assert entry.runtime_data.coordinator.last_update_success is True
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "0"
     assert await stored_plays(mongo_db) == expected(first + second)
     user = await mongo_db["users"].find_one({})
     assert user is not None
@@ -117,23 +126,38 @@ async def test_rate_limit_long_retry_after_pauses_polling(
     catalog: Catalog,
     mongo_db: MongoDb,
 ) -> None:
-    """429 with an hour-long Retry-After fails the cycle at once, without busy retries."""
+    """An hours-long Retry-After (spent quota) pauses Spotify requests, shown on the status.
+
+    Cycles during the pause make no request at all; entities stay available.
+    """
     play_recently(fake_spotify, catalog, [(0, 10.0)])
     entry = await setup_entry()
     play_recently(fake_spotify, catalog, [(1, 1.0)])
     fake_spotify.inject(
         "/v1/me/player/recently-played",
         status=429,
-        headers={"Retry-After": "3600"},
-        body={"error": {"status": 429, "message": "API rate limit exceeded"}},
+        headers={"Retry-After": "14400"},
+        body={"error": {"status": 429, "message": "Quota exceeded", "reason": "QUOTA_EXCEEDED"}},
     )
     fake_spotify.reset_log()
     await tick(hass)
-    coordinator = entry.runtime_data.coordinator
-    assert coordinator.last_update_success is False
-    assert "retry after 3600" in str(coordinator.last_exception)
     assert len(fake_spotify.requests) == 1
+    assert sensor_state(hass, fake_spotify, "status") == "rate_limited"
+    status = hass.states.get("sensor.scrobbler_test_scrobbler_status")
+    assert status is not None
+    assert status.attributes["reason"] == "QUOTA_EXCEEDED"
+    retry_at = dt_util.parse_datetime(status.attributes["retry_at"])
+    assert retry_at is not None
+    assert abs((retry_at - dt_util.utcnow()).total_seconds() - 14400) < 60
+    assert sensor_state(hass, fake_spotify, "total_plays") == "1"
+
+    for _ in range(3):
+        await tick(hass)
+    assert fake_spotify.requests == [fake_spotify.requests[0]]
+    assert sensor_state(hass, fake_spotify, "status") == "rate_limited"
     assert await mongo_db["infos"].count_documents({}) == 1
+    diagnostics = entry.runtime_data.coordinator.last_error or ""
+    assert "QUOTA_EXCEEDED" in diagnostics
 
 
 async def test_server_errors_then_success(
@@ -166,12 +190,12 @@ async def test_server_errors_give_up_after_bounded_attempts(
         "/v1/me/player/recently-played", status=500, times=spotify_module.MAX_ATTEMPTS
     )
     entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.state is ConfigEntryState.LOADED
+    assert sensor_state(hass, fake_spotify, "status") == "spotify_unavailable"
     assert len(fake_spotify.calls("/v1/me/player/recently-played")) == spotify_module.MAX_ATTEMPTS
 
-    await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
     assert await stored_plays(mongo_db) == expected(plays)
 
 
@@ -301,7 +325,8 @@ async def test_next_link_to_another_host_is_refused(
     }
     fake_spotify.inject("/v1/me/player/recently-played", status=200, body=page)
     entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert sensor_state(hass, fake_spotify, "status") == "spotify_unavailable"
+    assert "outside" in (entry.runtime_data.coordinator.last_error or "")
     assert await mongo_db["infos"].count_documents({}) == 0
 
 
@@ -336,12 +361,11 @@ async def test_malformed_json_fails_the_cycle_only(
     plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/v1/me/player/recently-played", status=200, raw_body=b"{not json")
     entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert "malformed JSON" in (entry.reason or "")
+    assert sensor_state(hass, fake_spotify, "status") == "spotify_unavailable"
+    assert "malformed JSON" in (entry.runtime_data.coordinator.last_error or "")
     assert await mongo_db["infos"].count_documents({}) == 0
 
-    await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
+    await tick(hass)
     assert await stored_plays(mongo_db) == expected(plays)
 
 
@@ -406,7 +430,7 @@ async def test_same_instant_other_track_is_kept_once(
     assert inserts == []
 
 
-@pytest.mark.parametrize(("status", "state"), [(500, "setup_retry"), (400, "setup_error")])
+@pytest.mark.parametrize(("status", "state"), [(500, "loaded"), (400, "setup_error")])
 async def test_token_refresh_failures(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
@@ -414,7 +438,7 @@ async def test_token_refresh_failures(
     status: int,
     state: str,
 ) -> None:
-    """A 5xx from the token endpoint is transient (retry); a 4xx means re-authorize."""
+    """A 5xx from the token endpoint is transient (next cycle); a 4xx means re-authorize."""
     fake_spotify.inject("/api/token", status=status, body={"error": "server_error"})
     entry = await setup_entry(expires_in=-60)
     assert entry.state.value == state
@@ -441,8 +465,8 @@ async def test_oversized_page_is_refused(
     }
     fake_spotify.inject("/v1/me/player/recently-played", status=200, body=page)
     entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert "5000 items" in (entry.reason or "")
+    assert sensor_state(hass, fake_spotify, "status") == "spotify_unavailable"
+    assert "5000 items" in (entry.runtime_data.coordinator.last_error or "")
     assert await mongo_db["infos"].count_documents({}) == 0
 
 

@@ -72,7 +72,7 @@ async def test_mongodb_unreachable_issue_after_15_minutes(
     monkeypatch.setattr(AsyncCollection, "find", down)
     coordinator = entry.runtime_data.coordinator
     await tick(hass)
-    assert coordinator.last_update_success is False
+    assert coordinator.data.status == "mongodb_unavailable"
     assert issue(hass, "mongodb_unreachable", entry) is None
 
     # Pretend the outage started 16 minutes ago.
@@ -86,7 +86,7 @@ async def test_mongodb_unreachable_issue_after_15_minutes(
 
     monkeypatch.setattr(AsyncCollection, "find", original)
     await tick(hass)
-    assert coordinator.last_update_success is True
+    assert coordinator.data.status == "ok"
     assert issue(hass, "mongodb_unreachable", entry) is None
 
 

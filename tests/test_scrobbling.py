@@ -8,6 +8,7 @@ from unittest.mock import patch
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pymongo.asynchronous.collection import AsyncCollection
 from pytest_homeassistant_custom_component.common import (
@@ -16,7 +17,11 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, EVENT_SCROBBLED
+from custom_components.spotify_scrobbler.const import (
+    CONF_BLACKLISTED_ARTISTS,
+    DOMAIN,
+    EVENT_SCROBBLED,
+)
 
 from .conftest import MongoDb, next_poll
 from .spotify_fake import Catalog, FakeSpotify, LocalFile, Play, listening_day
@@ -63,6 +68,15 @@ async def tick(hass: HomeAssistant) -> None:
     async_fire_time_changed(hass, dt_util.utcnow() + next_poll())
     # Coordinator refreshes run as background tasks.
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def sensor_state(hass: HomeAssistant, fake: FakeSpotify, key: str) -> str:
+    """The state of one of the account's sensors (e.g. "status", "pending_plays")."""
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{fake.user_id}_{key}")
+    assert entity_id is not None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state.state
 
 
 def capture_events(hass: HomeAssistant) -> list[Event]:

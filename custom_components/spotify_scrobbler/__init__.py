@@ -29,6 +29,8 @@ from .const import (
     SPOTIFY_API_BASE,
 )
 from .coordinator import ScrobblerCoordinator
+from .outbox import Outbox
+from .pending import PendingPlays
 from .scrobbler import KnownMetadata, Scrobbler
 from .services import async_setup_services
 from .spotify import (
@@ -118,10 +120,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]])
     known = KnownMetadata.empty()
 
-    def scrobbler_for(account: Account) -> Scrobbler:
-        return Scrobbler(client, store, account, known)
+    def scrobbler_for(account: Account, pending: PendingPlays) -> Scrobbler:
+        return Scrobbler(client, store, account, known, pending)
 
-    coordinator = ScrobblerCoordinator(hass, entry, scrobbler_for, store)
+    coordinator = ScrobblerCoordinator(
+        hass, entry, scrobbler_for, store, Outbox(hass, entry.entry_id)
+    )
     try:
         await coordinator.async_config_entry_first_refresh()
     except BaseException:
@@ -138,6 +142,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> None:
+    """Delete the account's outbox file (MongoDB's data is the user's and stays)."""
+    await Outbox(hass, entry.entry_id).async_remove()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:

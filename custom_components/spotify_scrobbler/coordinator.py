@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -16,22 +16,21 @@ from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
-from .models import CycleSummary, Play, PlayDetails
+from .models import Play, PlayDetails, ScrobblerData, ScrobblerStatus
+from .outbox import Outbox
+from .payload import details_from_documents
+from .pending import PendingPlays
 from .repairs import (
     ISSUE_GAP,
     ISSUE_MONGODB_UNREACHABLE,
+    ISSUE_OUTBOX_FULL,
     ISSUE_PREMIUM_REQUIRED,
     ISSUE_REAUTH_REQUIRED,
     clear_issue,
     raise_issue,
 )
-from .scrobbler import Scrobbler, details_from_documents
-from .spotify import (
-    SpotifyAuthError,
-    SpotifyError,
-    SpotifyForbiddenError,
-    SpotifyRateLimitedError,
-)
+from .scrobbler import Scrobbler
+from .spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
 from .store import Account, ScrobbleStore
 
 if TYPE_CHECKING:
@@ -42,22 +41,13 @@ _LOGGER = logging.getLogger(__name__)
 MONGODB_REPAIR_AFTER = timedelta(minutes=15)
 
 
-@dataclass(slots=True)
-class ScrobblerData:
-    """Everything the entities show, kept current without scanning the history."""
-
-    last_play: PlayDetails | None = None
-    total_plays: int = 0
-    plays_today: int = 0
-    listened_ms_today: int = 0
-    day_start: datetime | None = None
-    new_plays: tuple[PlayDetails, ...] = ()
-    last_cycle: CycleSummary = field(default_factory=CycleSummary)
-    cycle: int = 0  # successful cycles so far; lets listeners handle new_plays once
-
-
 class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
-    """Runs one scrobbling cycle per update and fires an event per new play."""
+    """Runs one scrobbling cycle per update and fires an event per stored play.
+
+    Spotify and MongoDB trouble does not fail the update: the totals stay true (plays wait
+    in the outbox), so entities stay available and the status sensor says what is wrong.
+    Only a refused authorization fails it, which starts Home Assistant's reauth flow.
+    """
 
     config_entry: SpotifyScrobblerConfigEntry
 
@@ -65,10 +55,11 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         self,
         hass: HomeAssistant,
         entry: SpotifyScrobblerConfigEntry,
-        scrobbler_factory: Callable[[Account], Scrobbler],
+        scrobbler_factory: Callable[[Account, PendingPlays], Scrobbler],
         store: ScrobbleStore,
+        outbox: Outbox,
     ) -> None:
-        """``scrobbler_factory(account)`` builds the Scrobbler once the account is loaded."""
+        """``scrobbler_factory`` builds the Scrobbler once the account is known."""
         super().__init__(
             hass,
             _LOGGER,
@@ -78,8 +69,11 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         )
         self._scrobbler_factory = scrobbler_factory
         self.store = store
+        self.outbox = outbox
         self.scrobbler: Scrobbler | None = None
         self.mongodb_down_since: datetime | None = None
+        self.last_error: str | None = None  # the latest problem's text (diagnostics, actions)
+        self._connected = False  # indexes ensured and account read from MongoDB
 
     @property
     def account(self) -> Account | None:
@@ -87,67 +81,155 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         return self.scrobbler.account if self.scrobbler else None
 
     async def _async_setup(self) -> None:
-        """Create indexes, find the account and read the current totals (once)."""
+        """Read the outbox, then connect to MongoDB (or start from the outbox's snapshot)."""
+        pending = PendingPlays()
+        snapshot = await self.outbox.async_load(pending, set(self._blacklist()))
         try:
-            await self.store.ensure_indexes()
-            account = await self.store.load_account(
-                self.config_entry.unique_id or "",
-                self.config_entry.title,
-                self._blacklist(),
-            )
-            self.scrobbler = self._scrobbler_factory(account)
-            self.data = await self._read_totals(ScrobblerData())
+            account, data = await self._connect(ScrobblerData())
         except PyMongoError as err:
-            raise _failed("mongodb_unreachable", error=str(err)) from err
+            known = snapshot.account
+            if known is None or known.spotify_id != self.config_entry.unique_id:
+                raise _failed("mongodb_unreachable", error=str(err)) from err
+            # Spotify's window is short: poll it now and let plays wait for MongoDB.
+            _LOGGER.warning(
+                "%s: MongoDB unreachable at startup (%s); scrobbling into the outbox",
+                self.config_entry.title,
+                err,
+            )
+            self._mongodb_failed()
+            self.last_error = str(err)
+            account = known
+            data = replace(
+                snapshot.data or ScrobblerData(),
+                status=ScrobblerStatus.MONGODB_UNAVAILABLE,
+                pending=pending.details(),
+            )
+        else:
+            self._connected = True
+            data = replace(data, pending=pending.details())
+        self.scrobbler = self._scrobbler_factory(account, pending)
+        self.data = data
+        self.outbox.schedule_save(account, data)
+
+    async def _connect(self, data: ScrobblerData) -> tuple[Account, ScrobblerData]:
+        """Create indexes, find the account and read its totals."""
+        await self.store.ensure_indexes()
+        account = await self.store.load_account(
+            self.config_entry.unique_id or "", self.config_entry.title, self._blacklist()
+        )
+        return account, await self._read_totals(data, account)
 
     async def _async_update_data(self) -> ScrobblerData:
-        """Run one cycle and fold its new plays into the totals."""
+        """Run one cycle and fold what it stored into the totals."""
+        scrobbler = self.scrobbler
+        assert scrobbler is not None  # set by _async_setup  # noqa: S101
+        data = self.data
+        storage_error: PyMongoError | None = None
         try:
-            data = await self._run_cycle()
+            if not self._connected:
+                account, data = await self._connect(data)
+                # The outbox may know a newer cursor than MongoDB's last write.
+                account.last_timestamp = max(
+                    account.last_timestamp, scrobbler.account.last_timestamp
+                )
+                scrobbler.account = account
+                self._connected = True
+            elif data.day_start != dt_util.start_of_local_day():
+                data = await self._read_totals(data, scrobbler.account)
         except PyMongoError as err:
-            self._mongodb_failed()
-            raise _failed("mongodb_unreachable", error=str(err)) from err
-        self.mongodb_down_since = None
-        for issue in (ISSUE_MONGODB_UNREACHABLE, ISSUE_PREMIUM_REQUIRED, ISSUE_REAUTH_REQUIRED):
-            clear_issue(self.hass, issue, self.config_entry)
-        return data
+            storage_error = err
 
-    async def _run_cycle(self) -> ScrobblerData:
-        assert self.scrobbler is not None  # set by _async_setup  # noqa: S101
-        data = self.data or ScrobblerData()
         try:
-            if data.day_start != dt_util.start_of_local_day():
-                data = await self._read_totals(data)
-            result = await self.scrobbler.run_cycle(self._blacklist())
-        except SpotifyAuthError as err:
-            raise_issue(self.hass, ISSUE_REAUTH_REQUIRED, self.config_entry)
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN,
-                translation_key="auth_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        except SpotifyForbiddenError as err:
-            raise_issue(self.hass, ISSUE_PREMIUM_REQUIRED, self.config_entry)
-            raise _failed("spotify_forbidden", error=str(err)) from err
-        except SpotifyRateLimitedError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="spotify_rate_limited",
-                translation_placeholders={"seconds": f"{err.retry_after:.0f}"},
-                retry_after=err.retry_after,
-            ) from err
-        except SpotifyError as err:
-            raise _failed("spotify_error", error=str(err)) from err
+            # Without indexes a write could duplicate plays: only hold them until connected.
+            result = await scrobbler.run_cycle(self._blacklist(), hold_only=not self._connected)
+        finally:
+            if scrobbler.pending.changed:
+                await self.outbox.async_save_now(scrobbler.account, data)
 
         if result.gap is not None:
             self._report_gap(*result.gap)
         data = replace(
-            data, new_plays=result.new_plays, last_cycle=result.summary, cycle=data.cycle + 1
+            data,
+            new_plays=result.new_plays,
+            last_cycle=result.summary,
+            cycle=data.cycle + 1,
+            pending=scrobbler.pending.details(),
         )
         for details in result.new_plays:
             data = _count(data, details)
             self._fire_event(details)
+
+        storage_error = storage_error or _as_mongo_error(result.storage_error)
+        data = self._with_status(data, storage_error, result.fetch_error)
+        if result.new_plays or storage_error is not None:
+            self.outbox.schedule_save(scrobbler.account, data)
+        if isinstance(result.fetch_error, SpotifyAuthError):
+            self.data = data  # keep what this cycle flushed; polling stops until reauth
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="auth_failed",
+                translation_placeholders={"error": str(result.fetch_error)},
+            ) from result.fetch_error
         return data
+
+    def _with_status(
+        self,
+        data: ScrobblerData,
+        storage_error: Exception | None,
+        fetch_error: Exception | None,
+    ) -> ScrobblerData:
+        """Set the status, keep the repairs in line with it and log changes once."""
+        self._update_repairs(storage_error, fetch_error)
+        status = _status_of(storage_error, fetch_error)
+        error = storage_error or fetch_error
+        if status is not data.status:
+            if error is None:
+                _LOGGER.info("%s: scrobbling normally again", self.config_entry.title)
+            else:
+                _LOGGER.warning(
+                    "%s: %s (%s)", self.config_entry.title, status.value.replace("_", " "), error
+                )
+        self.last_error = str(error) if error is not None else None
+        if isinstance(fetch_error, SpotifyRateLimitedError):
+            return replace(
+                data,
+                status=status,
+                retry_at=dt_util.utcnow() + timedelta(seconds=fetch_error.retry_after),
+                rate_limit_reason=fetch_error.reason,
+            )
+        return replace(data, status=status, retry_at=None, rate_limit_reason=None)
+
+    def _update_repairs(
+        self, storage_error: Exception | None, fetch_error: Exception | None
+    ) -> None:
+        entry, hass = self.config_entry, self.hass
+        if storage_error is not None:
+            self._mongodb_failed()
+        else:
+            self.mongodb_down_since = None
+            clear_issue(hass, ISSUE_MONGODB_UNREACHABLE, entry)
+        if fetch_error is None:
+            clear_issue(hass, ISSUE_PREMIUM_REQUIRED, entry)
+            clear_issue(hass, ISSUE_REAUTH_REQUIRED, entry)
+        elif isinstance(fetch_error, SpotifyAuthError):
+            raise_issue(hass, ISSUE_REAUTH_REQUIRED, entry)
+        elif isinstance(fetch_error, SpotifyForbiddenError):
+            raise_issue(hass, ISSUE_PREMIUM_REQUIRED, entry)
+        self._report_outbox_full()
+
+    def _report_outbox_full(self) -> None:
+        assert self.scrobbler is not None  # noqa: S101
+        pending = self.scrobbler.pending
+        if pending.refused_since is None:
+            clear_issue(self.hass, ISSUE_OUTBOX_FULL, self.config_entry)
+            return
+        raise_issue(
+            self.hass,
+            ISSUE_OUTBOX_FULL,
+            self.config_entry,
+            count=str(len(pending)),
+            since=pending.refused_since.isoformat(timespec="minutes"),
+        )
 
     def _report_gap(self, start: datetime, end: datetime) -> None:
         """Spotify's 50-play window no longer reaches back to the last stored play."""
@@ -180,10 +262,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 since=self.mongodb_down_since.isoformat(timespec="minutes"),
             )
 
-    async def _read_totals(self, data: ScrobblerData) -> ScrobblerData:
+    async def _read_totals(self, data: ScrobblerData, account: Account) -> ScrobblerData:
         """Totals from MongoDB: at startup and once per day (indexed counts)."""
-        assert self.scrobbler is not None  # noqa: S101
-        owner = self.scrobbler.account.owner
+        owner = account.owner
         day_start = dt_util.start_of_local_day()
         plays_today, listened_ms = await self.store.day_totals(
             owner, day_start, day_start + timedelta(days=1)
@@ -227,6 +308,23 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 "blacklisted": play.blacklisted,
             },
         )
+
+
+def _status_of(storage_error: Exception | None, fetch_error: Exception | None) -> ScrobblerStatus:
+    """MongoDB trouble first: it is what risks plays."""
+    if storage_error is not None:
+        return ScrobblerStatus.MONGODB_UNAVAILABLE
+    if isinstance(fetch_error, SpotifyForbiddenError):
+        return ScrobblerStatus.PREMIUM_REQUIRED
+    if isinstance(fetch_error, SpotifyRateLimitedError):
+        return ScrobblerStatus.RATE_LIMITED
+    if fetch_error is not None:
+        return ScrobblerStatus.SPOTIFY_UNAVAILABLE
+    return ScrobblerStatus.OK
+
+
+def _as_mongo_error(err: Exception | None) -> PyMongoError | None:
+    return err if isinstance(err, PyMongoError) else None
 
 
 def _failed(key: str, **placeholders: str) -> UpdateFailed:

@@ -47,6 +47,16 @@ async def async_get_config_entry_diagnostics(
             "last_exception": (
                 repr(coordinator.last_exception) if coordinator.last_exception else None
             ),
+            "status": data.status.value,
+            "last_error": coordinator.last_error,
+            "mongodb_down_since": (
+                coordinator.mongodb_down_since.isoformat()
+                if coordinator.mongodb_down_since
+                else None
+            ),
+            "rate_limit_retry_at": data.retry_at.isoformat() if data.retry_at else None,
+            "rate_limit_reason": data.rate_limit_reason,
+            "pending_plays": len(data.pending),
             "cycles": data.cycle,
             "total_plays": data.total_plays,
             "plays_today": data.plays_today,

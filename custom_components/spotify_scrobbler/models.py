@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
@@ -63,6 +64,48 @@ class PlayDetails:
     spotify_url: str | None
 
 
+def details_to_json(details: PlayDetails) -> dict[str, Any]:
+    """A play's details as JSON (for the snapshot kept in HA's storage)."""
+    play = details.play
+    return {
+        "track_id": play.track_id,
+        "played_at": play.played_at.isoformat(),
+        "album_id": play.album_id,
+        "artist_ids": list(play.artist_ids),
+        "duration_ms": play.duration_ms,
+        "blacklisted": play.blacklisted,
+        "track_name": details.track_name,
+        "artist_names": list(details.artist_names),
+        "album_name": details.album_name,
+        "image_url": details.image_url,
+        "spotify_url": details.spotify_url,
+    }
+
+
+def details_from_json(value: Any) -> PlayDetails | None:
+    """The inverse of details_to_json; None for anything unusable."""
+    try:
+        played_at = datetime.fromisoformat(value["played_at"]).astimezone(UTC)
+        play = Play(
+            track_id=str(value["track_id"]),
+            played_at=played_at,
+            album_id=value.get("album_id"),
+            artist_ids=tuple(str(i) for i in value.get("artist_ids", ())),
+            duration_ms=int(value.get("duration_ms", 0)),
+            blacklisted=bool(value.get("blacklisted")),
+        )
+        return PlayDetails(
+            play=play,
+            track_name=str(value["track_name"]),
+            artist_names=tuple(str(n) for n in value.get("artist_names", ())),
+            album_name=value.get("album_name"),
+            image_url=value.get("image_url"),
+            spotify_url=value.get("spotify_url"),
+        )
+    except KeyError, TypeError, ValueError, AttributeError:
+        return None
+
+
 @dataclass(slots=True, frozen=True)
 class CycleSummary:
     """What one scrobbling cycle saw and did (for diagnostics and the benchmark)."""
@@ -85,3 +128,80 @@ class CycleResult:
     summary: CycleSummary = field(default_factory=CycleSummary)
     # (newest play stored before, oldest play Spotify still had): plays in between may be lost.
     gap: tuple[datetime, datetime] | None = None
+    # Why Spotify could not be read this cycle (waiting plays were still written).
+    fetch_error: Exception | None = None
+    # Why MongoDB could not be written this cycle (the plays wait in the outbox).
+    storage_error: Exception | None = None
+
+
+class ScrobblerStatus(StrEnum):
+    """What stands between Spotify and MongoDB right now (the status sensor's state)."""
+
+    OK = "ok"
+    MONGODB_UNAVAILABLE = "mongodb_unavailable"
+    SPOTIFY_UNAVAILABLE = "spotify_unavailable"
+    RATE_LIMITED = "rate_limited"
+    PREMIUM_REQUIRED = "premium_required"
+
+
+@dataclass(slots=True, frozen=True)
+class ScrobblerData:
+    """Everything the entities show, kept current without scanning the history.
+
+    The stored_* totals count what MongoDB holds; ``pending`` are plays fetched from
+    Spotify and waiting in the outbox, which the entities count too.
+    """
+
+    last_play: PlayDetails | None = None
+    total_plays: int = 0
+    plays_today: int = 0
+    listened_ms_today: int = 0
+    day_start: datetime | None = None
+    new_plays: tuple[PlayDetails, ...] = ()
+    last_cycle: CycleSummary = field(default_factory=CycleSummary)
+    cycle: int = 0  # successful cycles so far; lets listeners handle new_plays once
+    pending: tuple[PlayDetails, ...] = ()
+    status: ScrobblerStatus = ScrobblerStatus.OK
+    retry_at: datetime | None = None  # when a Spotify rate limit ends
+    rate_limit_reason: str | None = None  # e.g. Spotify's QUOTA_EXCEEDED
+
+    def counted_pending(self) -> list[PlayDetails]:
+        """Waiting plays the totals count: not blacklisted and newer than the stored ones.
+
+        Older waiting plays may turn out to be stored already (they are checked when
+        MongoDB is back), so they are not counted twice in the meantime.
+        """
+        newest_stored = self.last_play.play.played_at if self.last_play else None
+        return [
+            d
+            for d in self.pending
+            if not d.play.blacklisted
+            and (newest_stored is None or d.play.played_at > newest_stored)
+        ]
+
+    @property
+    def shown_last_play(self) -> PlayDetails | None:
+        """The newest play, stored or waiting."""
+        waiting = self.counted_pending()
+        return waiting[-1] if waiting else self.last_play
+
+    @property
+    def shown_total_plays(self) -> int:
+        """Stored plus waiting plays."""
+        return self.total_plays + len(self.counted_pending())
+
+    @property
+    def shown_plays_today(self) -> int:
+        """Today's stored plus waiting plays."""
+        return self.plays_today + len(self._pending_today())
+
+    @property
+    def shown_listened_ms_today(self) -> int:
+        """Today's listening time, stored plus waiting."""
+        return self.listened_ms_today + sum(d.play.duration_ms for d in self._pending_today())
+
+    def _pending_today(self) -> list[PlayDetails]:
+        start = self.day_start
+        return [
+            d for d in self.counted_pending() if start is not None and d.play.played_at >= start
+        ]

@@ -1,4 +1,4 @@
-"""Repair issues: Premium required, re-authorization needed, MongoDB unreachable."""
+"""Repair issues: Premium, re-authorization, MongoDB unreachable, gaps, a full outbox."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ ISSUE_PREMIUM_REQUIRED: Final = "premium_required"
 ISSUE_REAUTH_REQUIRED: Final = "reauth_required"
 ISSUE_MONGODB_UNREACHABLE: Final = "mongodb_unreachable"
 ISSUE_GAP: Final = "plays_may_be_missing"
+ISSUE_OUTBOX_FULL: Final = "outbox_full"
 
 LEARN_MORE: Final = {
     ISSUE_PREMIUM_REQUIRED: "https://developer.spotify.com/documentation/web-api/concepts/quota-modes",

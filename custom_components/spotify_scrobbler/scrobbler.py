@@ -7,22 +7,18 @@ benchmark runs it directly.
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from .models import (
-    CycleResult,
-    CycleSummary,
-    Play,
-    PlayDetails,
-    from_unix_ms,
-    to_unix_ms,
-)
-from .spotify import SpotifyClient
+from pymongo.errors import PyMongoError
+
+from .models import CycleResult, CycleSummary, PlayDetails, from_unix_ms, to_unix_ms
+from .payload import ParsedItem, artist_document, as_utc, parse_item
+from .pending import PendingPlays
+from .spotify import SpotifyClient, SpotifyError
 from .store import Account, Document, ScrobbleStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,47 +27,6 @@ LOOKBACK: Final = timedelta(hours=2)  # the seed's overlap with the previous cyc
 DUPLICATE_WINDOW: Final = timedelta(seconds=30)  # same track within ±30 s = same play
 HISTORY_LIMIT: Final = 50  # Spotify keeps no more recently-played items than this
 KNOWN_IDS_CACHE_SIZE: Final = 4096  # per kind; bounds memory whatever the history size
-
-SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{1,64}")
-
-TRACK_FIELDS: Final = (
-    "name",
-    "duration_ms",
-    "disc_number",
-    "track_number",
-    "explicit",
-    "external_ids",
-    "external_urls",
-    "preview_url",
-    "popularity",
-    "is_local",
-    "href",
-    "uri",
-    "type",
-)
-ALBUM_FIELDS: Final = (
-    "name",
-    "album_type",
-    "release_date",
-    "release_date_precision",
-    "total_tracks",
-    "images",
-    "external_urls",
-    "href",
-    "uri",
-    "type",
-)
-ARTIST_FIELDS: Final = (
-    "name",
-    "genres",
-    "images",
-    "popularity",
-    "followers",
-    "external_urls",
-    "href",
-    "uri",
-    "type",
-)
 
 
 class BoundedIdSet:
@@ -163,17 +118,6 @@ class KnownMetadata:
         return cls(BoundedIdSet(), BoundedIdSet(), BoundedIdSet())
 
 
-@dataclass(slots=True, frozen=True)
-class ParsedItem:
-    """A recently-played item that is a real track, with its documents."""
-
-    play: Play
-    details: PlayDetails
-    track: Document
-    album: Document | None
-    artists: tuple[Document, ...]
-
-
 class Scrobbler:
     """Runs cycles for one Spotify account."""
 
@@ -183,44 +127,83 @@ class Scrobbler:
         store: ScrobbleStore,
         account: Account,
         known: KnownMetadata | None = None,
+        pending: PendingPlays | None = None,
     ) -> None:
-        """Bind the account to its Spotify client and the store."""
+        """Bind the account to its Spotify client, the store and its outbox content."""
         self.client = client
         self.store = store
         self.account = account
         self.known = known or KnownMetadata.empty()
         self.recent = RecentPlays()
+        self.pending = pending if pending is not None else PendingPlays()
 
-    async def run_cycle(self, blacklisted_artists: Iterable[str] = ()) -> CycleResult:
-        """Fetch the window, store the new plays and return them (oldest first)."""
+    async def run_cycle(
+        self, blacklisted_artists: Iterable[str] = (), *, hold_only: bool = False
+    ) -> CycleResult:
+        """Fetch the window, store new and waiting plays, and return what was stored.
+
+        Spotify and MongoDB failures do not raise: they come back in the result, and plays
+        that could not be written wait in ``pending`` for the next cycle. ``hold_only``
+        fetches without writing (MongoDB is known to be unusable).
+        """
         try:
-            result = await self._cycle(blacklisted_artists)
+            result = await self._cycle(set(blacklisted_artists), hold_only=hold_only)
         except BaseException:
             self.recent.forget()
             raise
-        if self.account.last_timestamp > 0:
+        if result.storage_error is not None:
+            self.recent.forget()
+        elif self.account.last_timestamp > 0:
             last = from_unix_ms(self.account.last_timestamp)
             self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
         return result
 
-    async def _cycle(self, blacklisted_artists: Iterable[str]) -> CycleResult:
-        after_ms = max(0, self.account.last_timestamp - int(LOOKBACK.total_seconds() * 1000))
-        raw_items = await self.client.recently_played(after_ms)
-        blacklist = set(blacklisted_artists)
+    async def _cycle(self, blacklist: set[str], *, hold_only: bool) -> CycleResult:
+        # Waiting plays count as seen: no need to fetch them again, nor to call them a gap.
+        last_seen_ms = max(self.account.last_timestamp, self.pending.newest_ms)
+        after_ms = max(0, last_seen_ms - int(LOOKBACK.total_seconds() * 1000))
+        raw_items: list[Any] = []
+        fetch_error: SpotifyError | None = None
+        try:
+            raw_items = await self.client.recently_played(after_ms)
+        except SpotifyError as err:
+            fetch_error = err
         parsed = [p for item in raw_items if (p := parse_item(item, blacklist)) is not None]
-        skipped = len(raw_items) - len(parsed)
-        if not parsed:
-            return CycleResult(summary=CycleSummary(items=len(raw_items), skipped=skipped))
+        summary = CycleSummary(items=len(raw_items), skipped=len(raw_items) - len(parsed))
+        gap = None
+        if parsed:
+            oldest = min(p.play.played_at for p in parsed)
+            gap = self._gap(len(raw_items), oldest, last_seen_ms)
+        candidates = self.pending.merged_with(parsed)
+        if not candidates:
+            return CycleResult(summary=summary, fetch_error=fetch_error)
+        if hold_only:
+            self.pending.hold(c for c in candidates if not self._known_stored(c))
+            return CycleResult(gap=gap, summary=summary, fetch_error=fetch_error)
+        try:
+            new_plays, summary = await self._store(candidates, summary)
+        except Exception as err:
+            # Nothing fetched may be lost: whatever is not known to be stored waits.
+            self.pending.hold(c for c in candidates if not self._known_stored(c))
+            if not isinstance(err, PyMongoError):
+                raise
+            _LOGGER.debug("MongoDB write failed, %s plays wait: %s", len(self.pending), err)
+            return CycleResult(gap=gap, summary=summary, fetch_error=fetch_error, storage_error=err)
+        self.pending.clear()
+        return CycleResult(gap=gap, new_plays=new_plays, summary=summary, fetch_error=fetch_error)
 
-        parsed.sort(key=lambda p: p.play.played_at)
-        gap = self._gap(len(raw_items), parsed[0].play.played_at)
-        new = await self._without_duplicates(parsed)
-        newest = parsed[-1].play.played_at
+    def _known_stored(self, item: ParsedItem) -> bool:
+        return self.recent.has_play_near(item.play.track_id, item.play.played_at)
+
+    async def _store(
+        self, candidates: Sequence[ParsedItem], summary: CycleSummary
+    ) -> tuple[tuple[PlayDetails, ...], CycleSummary]:
+        """Write the candidates that are not stored yet; returns the inserted ones."""
+        new = await self._without_duplicates(candidates)
+        newest = candidates[-1].play.played_at
         if not new and to_unix_ms(newest) <= self.account.last_timestamp:
             # Idle cycle: nothing to write at all.
-            return CycleResult(
-                summary=CycleSummary(items=len(raw_items), skipped=skipped, duplicates=len(parsed))
-            )
+            return (), replace(summary, duplicates=len(candidates))
 
         artists, stubs, requests = await self._artist_documents(new)
         tracks = _unique_by_id(p.track for p in new if p.track["id"] not in self.known.tracks)
@@ -244,27 +227,24 @@ class Scrobbler:
         self.recent.add_all((p.play.track_id, p.play.played_at) for p in new)
 
         inserted = set(result.inserted_plays)
-        return CycleResult(
-            gap=gap,
-            new_plays=tuple(p.details for p in new if p.play in inserted),
-            summary=CycleSummary(
-                items=len(raw_items),
-                skipped=skipped,
-                duplicates=len(parsed) - len(inserted),
-                new_plays=len(inserted),
-                new_tracks=result.new_tracks,
-                new_albums=result.new_albums,
-                new_artists=result.new_artists,
-                enrichment_requests=requests,
-            ),
+        return tuple(p.details for p in new if p.play in inserted), replace(
+            summary,
+            duplicates=len(candidates) - len(inserted),
+            new_plays=len(inserted),
+            new_tracks=result.new_tracks,
+            new_albums=result.new_albums,
+            new_artists=result.new_artists,
+            enrichment_requests=requests,
         )
 
-    def _gap(self, item_count: int, oldest: datetime) -> tuple[datetime, datetime] | None:
-        """A full window that starts after the last stored play: plays may have been missed."""
-        last = self.account.last_timestamp
-        if last <= 0 or item_count < HISTORY_LIMIT or to_unix_ms(oldest) <= last:
+    @staticmethod
+    def _gap(
+        item_count: int, oldest: datetime, last_seen_ms: int
+    ) -> tuple[datetime, datetime] | None:
+        """A full window that starts after the last play seen: plays may have been missed."""
+        if last_seen_ms <= 0 or item_count < HISTORY_LIMIT or to_unix_ms(oldest) <= last_seen_ms:
             return None
-        return from_unix_ms(last), oldest
+        return from_unix_ms(last_seen_ms), oldest
 
     async def _without_duplicates(self, parsed: Sequence[ParsedItem]) -> list[ParsedItem]:
         """Apply the seed's ±30 s same-track rule against stored plays and within the batch.
@@ -290,7 +270,7 @@ class Scrobbler:
             if unknown:
                 start = unknown[0] - DUPLICATE_WINDOW
                 stored = await self.store.plays_between(self.account.owner, start, last_stored)
-                recent.add_all((track_id, _as_utc(at)) for track_id, at in stored)
+                recent.add_all((track_id, as_utc(at)) for track_id, at in stored)
                 recent.covered_from(start)
         batch: dict[str, list[datetime]] = {}
         new: list[ParsedItem] = []
@@ -318,119 +298,20 @@ class Scrobbler:
         if not missing:
             return [], [], 0
         before = self.client.requests_made
+        try:
+            found = await self.client.lookup("artists", missing)
+        except SpotifyError as err:
+            # Plays matter more than genres: store stubs now, enrich when the artist recurs.
+            _LOGGER.debug("artist enrichment failed (%s); storing stubs", err)
+            found = []
         fetched = [
             artist_document(obj)
-            for obj in await self.client.lookup("artists", missing)
+            for obj in found
             if isinstance(obj.get("id"), str) and obj["id"] in stubs
         ]
         requests = self.client.requests_made - before
         enriched = {doc["id"] for doc in fetched}
         return fetched, [stubs[i] for i in missing if i not in enriched], requests
-
-
-def parse_item(item: Any, blacklist: set[str]) -> ParsedItem | None:
-    """A recently-played item as a play, or None for local files, episodes and junk."""
-    if not isinstance(item, dict):
-        return None
-    track = item.get("track")
-    played_at = _parse_time(item.get("played_at"))
-    if not isinstance(track, dict) or played_at is None:
-        _LOGGER.debug("skipping a recently-played item without track or played_at")
-        return None
-    track_id = track.get("id")
-    if track.get("type") != "track" or track.get("is_local") or not _is_id(track_id):
-        _LOGGER.debug("skipping %s (local file or not a track)", track.get("uri"))
-        return None
-    assert isinstance(track_id, str)  # checked by _is_id  # noqa: S101
-    artists = tuple(
-        _pick(a, ARTIST_FIELDS) | {"id": a["id"]}
-        for a in track.get("artists") or ()
-        if isinstance(a, dict) and _is_id(a.get("id"))
-    )
-    raw_album = track.get("album")
-    album: Document | None = None
-    if isinstance(raw_album, dict) and _is_id(raw_album.get("id")):
-        album = _pick(raw_album, ALBUM_FIELDS) | {
-            "id": raw_album["id"],
-            "artists": [
-                a["id"]
-                for a in raw_album.get("artists") or ()
-                if isinstance(a, dict) and _is_id(a.get("id"))
-            ],
-        }
-    duration = track.get("duration_ms")
-    duration_ms = duration if isinstance(duration, int) and duration >= 0 else 0
-    artist_ids = tuple(a["id"] for a in artists)
-    play = Play(
-        track_id=track_id,
-        played_at=played_at,
-        album_id=album["id"] if album else None,
-        artist_ids=artist_ids,
-        duration_ms=duration_ms,
-        blacklisted=bool(artist_ids) and artist_ids[0] in blacklist,
-    )
-    track_doc = _pick(track, TRACK_FIELDS) | {
-        "id": track_id,
-        "album": play.album_id,
-        "artists": list(artist_ids),
-    }
-    name = track.get("name")
-    details = PlayDetails(
-        play=play,
-        track_name=name if isinstance(name, str) else track_id,
-        artist_names=tuple(str(a.get("name", "")) for a in artists),
-        album_name=str(album["name"]) if album and isinstance(album.get("name"), str) else None,
-        image_url=_first_image(album),
-        spotify_url=_spotify_url(track),
-    )
-    return ParsedItem(play, details, track_doc, album, artists)
-
-
-def details_from_documents(
-    info: Document,
-    tracks: dict[str, Document],
-    albums: dict[str, Document],
-    artists: dict[str, Document],
-) -> PlayDetails | None:
-    """Rebuild a stored play's details (names, cover) from its documents."""
-    track_id = info.get("id")
-    played_at = info.get("played_at")
-    if not isinstance(track_id, str) or not isinstance(played_at, datetime):
-        _LOGGER.warning("ignoring a malformed play document in MongoDB")
-        return None
-    artist_ids = tuple(i for i in info.get("artistIds") or () if isinstance(i, str))
-    duration = info.get("durationMs")
-    play = Play(
-        track_id=track_id,
-        played_at=_as_utc(played_at),
-        album_id=info.get("albumId") if isinstance(info.get("albumId"), str) else None,
-        artist_ids=artist_ids,
-        duration_ms=duration if isinstance(duration, int) else 0,
-        blacklisted="blacklistedBy" in info,
-    )
-    track = tracks.get(track_id, {})
-    album = albums.get(play.album_id or "")
-    name = track.get("name")
-    return PlayDetails(
-        play=play,
-        track_name=name if isinstance(name, str) else track_id,
-        artist_names=tuple(str(artists.get(i, {}).get("name", i)) for i in artist_ids),
-        album_name=str(album["name"]) if album and isinstance(album.get("name"), str) else None,
-        image_url=_first_image(album),
-        spotify_url=_spotify_url(track),
-    )
-
-
-def artist_document(obj: dict[str, Any]) -> Document:
-    """The ``artists`` document of a full artist object (genres and images included)."""
-    doc = _pick(obj, ARTIST_FIELDS) | {"id": obj["id"]}
-    doc.setdefault("genres", [])
-    doc.setdefault("images", [])
-    return doc
-
-
-def _pick(source: dict[str, Any], fields: Iterable[str]) -> Document:
-    return {key: source[key] for key in fields if key in source}
 
 
 def _unique_by_id(docs: Iterable[Document | None]) -> list[Document]:
@@ -439,39 +320,3 @@ def _unique_by_id(docs: Iterable[Document | None]) -> list[Document]:
         if doc is not None:
             unique.setdefault(doc["id"], doc)
     return list(unique.values())
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, str) and SPOTIFY_ID.fullmatch(value) is not None
-
-
-def _parse_time(value: object) -> datetime | None:
-    """Spotify's ISO 8601 played_at, truncated to milliseconds like BSON dates."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _first_image(album: Document | None) -> str | None:
-    images = album.get("images") if album else None
-    if isinstance(images, list) and images and isinstance(images[0], dict):
-        url = images[0].get("url")
-        return url if isinstance(url, str) else None
-    return None
-
-
-def _spotify_url(track: dict[str, Any]) -> str | None:
-    urls = track.get("external_urls")
-    url = urls.get("spotify") if isinstance(urls, dict) else None
-    return url if isinstance(url, str) else None

@@ -16,7 +16,7 @@ from pymongo.errors import PyMongoError
 from .compat import vol
 from .const import DOMAIN
 from .models import PlayDetails
-from .scrobbler import details_from_documents
+from .payload import details_from_documents
 from .top import KINDS, MAX_LIMIT, ORDERS, top_entries
 
 if TYPE_CHECKING:
@@ -76,13 +76,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
         for entry in entries:
             coordinator = entry.runtime_data.coordinator
             await coordinator.async_refresh()
-            if not coordinator.last_update_success:
+            # Trouble shows in the status (the update itself only fails on auth errors).
+            if not coordinator.last_update_success or coordinator.last_error is not None:
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
                     translation_key="sync_failed",
                     translation_placeholders={
                         "account": entry.title,
-                        "error": str(coordinator.last_exception),
+                        "error": coordinator.last_error or str(coordinator.last_exception),
                     },
                 )
 

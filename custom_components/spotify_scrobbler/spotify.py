@@ -7,6 +7,7 @@ benchmarked on its own; the access token comes from a provider (HA's OAuth2Sessi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -52,10 +53,12 @@ class SpotifyNotFoundError(SpotifyError):
 class SpotifyRateLimitedError(SpotifyError):
     """429 with a Retry-After longer than we are willing to wait inside a cycle."""
 
-    def __init__(self, retry_after: float) -> None:
-        """Remember how long Spotify asked us to wait."""
-        super().__init__(f"Spotify rate limit: retry after {retry_after:.0f} s")
+    def __init__(self, retry_after: float, reason: str | None = None) -> None:
+        """Remember how long Spotify asked us to wait, and why if it said (QUOTA_EXCEEDED)."""
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"Spotify rate limit{because}: retry after {retry_after:.0f} s")
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class RequestGate:
@@ -76,6 +79,7 @@ class RequestGate:
         self._lock = asyncio.Lock()
         self._last_request = -float("inf")
         self._paused_until = -float("inf")
+        self.pause_reason: str | None = None
         self.requests = 0
 
     @property
@@ -83,9 +87,17 @@ class RequestGate:
         """Seconds left of a Retry-After pause (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
 
-    def pause(self, seconds: float) -> None:
+    def pause(self, seconds: float, reason: str | None = None) -> None:
         """Hold every request back for ``seconds`` (a 429's Retry-After)."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        until = self._clock() + seconds
+        if until >= self._paused_until:
+            self._paused_until = until
+            self.pause_reason = reason
+
+    def check(self) -> None:
+        """Refuse at once, without a request, while a long Retry-After pause lasts."""
+        if (left := self.paused_for) > MAX_INLINE_RETRY_AFTER:
+            raise SpotifyRateLimitedError(left, self.pause_reason)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -141,6 +153,7 @@ class SpotifyClient:
             # `next` links come from the payload: never follow them off Spotify's API host.
             raise SpotifyError(f"refusing to follow a URL outside {self._host}")
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            self._gate.check()
             retry_in = await self._attempt(url, attempt)
             if isinstance(retry_in, float):
                 await self._sleep(retry_in)
@@ -160,7 +173,12 @@ class SpotifyClient:
                 ) as resp:
                     status = resp.status
                     retry_after = resp.headers.get("Retry-After")
-                    body = await resp.json(content_type=None) if status < 300 else None
+                    if status < 300:
+                        body = await resp.json(content_type=None)
+                    elif status == 429:
+                        body = _rate_limit_reason(await resp.read())
+                    else:
+                        body = None
             except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as err:
                 if backoff is None:
                     raise SpotifyError(f"Spotify unreachable: {type(err).__name__}") from err
@@ -183,9 +201,10 @@ class SpotifyClient:
             raise SpotifyNotFoundError("Spotify answered 404 Not Found")
         if status == 429:
             delay = _parse_retry_after(retry_after)
-            self._gate.pause(delay)
+            reason = body if isinstance(body, str) else None
+            self._gate.pause(delay, reason)
             if delay > MAX_INLINE_RETRY_AFTER or backoff is None:
-                raise SpotifyRateLimitedError(delay)
+                raise SpotifyRateLimitedError(delay, reason)
             _LOGGER.debug("Spotify rate limit, waiting %.0f s", delay)
             return 0.0  # the gate itself waits out the pause, for every account
         if status >= 500 and backoff is not None:
@@ -257,6 +276,20 @@ class SpotifyClient:
 @dataclass(slots=True, frozen=True)
 class _Answer:
     body: Any
+
+
+def _rate_limit_reason(raw: bytes) -> str | None:
+    """The ``reason`` of a 429 body (QUOTA_EXCEEDED for a spent quota), if it has one."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    for source in (error, body):
+        reason = source.get("reason") if isinstance(source, dict) else None
+        if isinstance(reason, str) and reason:
+            return reason[:64]
+    return None
 
 
 def _parse_retry_after(value: str | None) -> float:

@@ -1,0 +1,126 @@
+"""The durable outbox: waiting plays and the last known account state in HA's storage.
+
+MongoDB is the record; this file is what lets an account keep polling Spotify while
+MongoDB is down, across restarts: the plays not written yet, the ``users`` document's
+identity and cursor, and the totals the entities showed. No token is ever written here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+
+from .const import DOMAIN
+from .models import ScrobblerData, details_from_json, details_to_json
+from .pending import PendingPlays
+from .store import Account
+
+_LOGGER = logging.getLogger(__name__)
+
+STORAGE_VERSION: Final = 1
+# The snapshot of totals changes every cycle with new plays; HA writes delayed saves at
+# shutdown anyway, so there is no need to hit the disk each time.
+SNAPSHOT_SAVE_DELAY: Final = 600
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What the outbox file held at startup."""
+
+    account: Account | None
+    data: ScrobblerData | None
+
+
+class Outbox:
+    """One account's outbox file (``.storage/spotify_scrobbler.outbox.<entry_id>``)."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind the file of one config entry."""
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.outbox.{entry_id}", private=True
+        )
+        self._account: Account | None = None
+        self._data: ScrobblerData | None = None
+        self._pending: PendingPlays | None = None
+
+    async def async_load(self, pending: PendingPlays, blacklist: set[str]) -> Snapshot:
+        """Read the file into ``pending``; returns the last known account state."""
+        self._pending = pending
+        stored = await self._store.async_load() or {}
+        skipped = pending.restore(stored.get("pending"), blacklist)
+        if skipped:
+            _LOGGER.warning("skipped %s unusable entries of the outbox file", skipped)
+        return Snapshot(_account_from_json(stored.get("account")), _data_from_json(stored))
+
+    async def async_save_now(self, account: Account, data: ScrobblerData | None) -> None:
+        """Write at once: waiting plays must survive a crash."""
+        self._account, self._data = account, data
+        await self._store.async_save(self._serialize())
+        if self._pending is not None:
+            self._pending.changed = False
+
+    def schedule_save(self, account: Account, data: ScrobblerData) -> None:
+        """Write later (or at shutdown): only the account snapshot changed."""
+        self._account, self._data = account, data
+        self._store.async_delay_save(self._serialize, SNAPSHOT_SAVE_DELAY)
+
+    async def async_remove(self) -> None:
+        """Delete the file (the entry is being removed)."""
+        await self._store.async_remove()
+
+    def _serialize(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pending": self._pending.to_json() if self._pending is not None else None
+        }
+        if self._account is not None:
+            out["account"] = {
+                "owner": str(self._account.owner),
+                "spotify_id": self._account.spotify_id,
+                "last_timestamp": self._account.last_timestamp,
+            }
+        if self._data is not None:
+            data = self._data
+            out["totals"] = {
+                "total_plays": data.total_plays,
+                "plays_today": data.plays_today,
+                "listened_ms_today": data.listened_ms_today,
+                "day_start": data.day_start.isoformat() if data.day_start else None,
+                "last_play": details_to_json(data.last_play) if data.last_play else None,
+            }
+        return out
+
+
+def _account_from_json(value: Any) -> Account | None:
+    try:
+        return Account(
+            owner=ObjectId(value["owner"]),
+            spotify_id=str(value["spotify_id"]),
+            last_timestamp=int(value["last_timestamp"]),
+            first_listened_at=None,
+        )
+    except KeyError, TypeError, ValueError, InvalidId:
+        return None
+
+
+def _data_from_json(stored: dict[str, Any]) -> ScrobblerData | None:
+    totals = stored.get("totals")
+    if not isinstance(totals, dict):
+        return None
+    try:
+        day_start = totals.get("day_start")
+        return ScrobblerData(
+            total_plays=int(totals["total_plays"]),
+            plays_today=int(totals["plays_today"]),
+            listened_ms_today=int(totals["listened_ms_today"]),
+            day_start=datetime.fromisoformat(day_start) if day_start else None,
+            last_play=details_from_json(totals.get("last_play")),
+        )
+    except KeyError, TypeError, ValueError:
+        return None

@@ -1,0 +1,106 @@
+"""Plays fetched from Spotify but not yet in MongoDB (the outbox's content).
+
+Plain Python: the scrobbler fills and drains it, the coordinator persists its JSON form in
+Home Assistant's storage so it survives restarts. Items are kept in Spotify's own shape
+(trimmed to the fields we store), so reloading them goes through the same validation as a
+fresh payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Final
+
+from .models import PlayDetails, to_unix_ms
+from .payload import ParsedItem, parse_item
+
+# About four days of non-stop listening: far beyond any MongoDB outage worth waiting out,
+# small enough (a few MB of JSON) for HA's storage.
+PENDING_LIMIT: Final = 2000
+
+
+class PendingPlays:
+    """An ordered, bounded set of plays waiting for MongoDB, oldest first."""
+
+    def __init__(self, limit: int = PENDING_LIMIT) -> None:
+        """Hold at most ``limit`` plays."""
+        self._items: dict[tuple[str, datetime], ParsedItem] = {}
+        self.limit = limit
+        # The oldest play refused because the outbox was full (None while nothing was refused).
+        self.refused_since: datetime | None = None
+        self.changed = False  # since the last persist
+
+    def __len__(self) -> int:
+        """Number of plays waiting."""
+        return len(self._items)
+
+    @property
+    def newest_ms(self) -> int:
+        """Unix ms of the newest waiting play (0 when empty)."""
+        return max((to_unix_ms(key[1]) for key in self._items), default=0)
+
+    def merged_with(self, fetched: Iterable[ParsedItem]) -> list[ParsedItem]:
+        """Waiting plays and freshly fetched ones, unique per (track, instant), oldest first."""
+        merged = dict(self._items)
+        for item in fetched:
+            merged.setdefault(_key(item), item)
+        return sorted(merged.values(), key=lambda item: item.play.played_at)
+
+    def hold(self, items: Iterable[ParsedItem]) -> None:
+        """Keep ``items`` (replacing what was held); beyond the bound the newest are refused.
+
+        The oldest are the ones Spotify forgets first; the newest stay in its 50-play window
+        for a while and may still be fetched once MongoDB is back.
+        """
+        ordered = sorted({_key(item): item for item in items}.values(), key=_played_at)
+        kept, refused = ordered[: self.limit], ordered[self.limit :]
+        if refused:
+            first = refused[0].play.played_at
+            self.refused_since = min(first, self.refused_since or first)
+        new = {_key(item): item for item in kept}
+        if new.keys() != self._items.keys():
+            self.changed = True
+        self._items = new
+
+    def clear(self) -> None:
+        """Everything was written."""
+        if self._items or self.refused_since is not None:
+            self.changed = True
+        self._items = {}
+        self.refused_since = None
+
+    def details(self) -> tuple[PlayDetails, ...]:
+        """The waiting plays as entities show them, oldest first."""
+        return tuple(item.details for item in sorted(self._items.values(), key=_played_at))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form persisted in HA's storage."""
+        return {
+            "items": [item.to_item() for item in sorted(self._items.values(), key=_played_at)],
+            "refused_since": self.refused_since.isoformat() if self.refused_since else None,
+        }
+
+    def restore(self, stored: Any, blacklist: set[str]) -> int:
+        """Load a persisted JSON form; returns how many entries were unusable (skipped)."""
+        if not isinstance(stored, dict):
+            return 0
+        raw_items = stored.get("items")
+        raw_items = raw_items if isinstance(raw_items, list) else []
+        parsed = [p for raw in raw_items if (p := parse_item(raw, blacklist)) is not None]
+        self._items = {_key(item): item for item in sorted(parsed, key=_played_at)}
+        refused = stored.get("refused_since")
+        try:
+            self.refused_since = datetime.fromisoformat(refused) if refused else None
+        except TypeError, ValueError:
+            self.refused_since = None
+        self.changed = False
+        return len(raw_items) - len(parsed)
+
+
+def _key(item: ParsedItem) -> tuple[str, datetime]:
+    return item.play.track_id, item.play.played_at
+
+
+def _played_at(item: ParsedItem) -> datetime:
+    return item.play.played_at

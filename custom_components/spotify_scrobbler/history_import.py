@@ -1,0 +1,708 @@
+"""Import of Spotify's "Extended streaming history" export, and background enrichment.
+
+Plain asyncio (no Home Assistant imports), like scrobbler.py, so the benchmark can run it.
+
+* ``read_segment`` parses a bounded number of entries of one ``Streaming_History_Audio_*.json``
+  file from a byte offset, with a bounded buffer (run it in an executor).
+* ``HistoryImporter`` stores the music plays of a segment with the live loop's duplicate rule
+  (same track within ±30 s = same play; unique (owner, played_at) index), asking MongoDB ONE
+  range query per segment: FerretDB's SQLite backend full-scans range queries, so a query per
+  play or per small batch would take hours on a large history.
+* ``MetadataEnricher`` later fills the album and artist ids the export lacks, a few Spotify
+  requests per minute through the shared request gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import codecs
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from bson import ObjectId
+from pymongo import ASCENDING, UpdateMany, UpdateOne
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from .payload import SPOTIFY_ID, artist_document, parse_item
+from .scrobbler import DUPLICATE_WINDOW
+from .spotify import (
+    RequestGate,
+    SpotifyAuthError,
+    SpotifyClient,
+    SpotifyError,
+    SpotifyRateLimitedError,
+)
+from .store import DUPLICATE_KEY, Document, ScrobbleStore
+
+_LOGGER = logging.getLogger(__name__)
+
+READ_CHUNK: Final = 256 * 1024  # bytes read at a time
+MAX_ENTRY_CHARS: Final = 1024 * 1024  # one entry is ~600 bytes; more means a broken file
+SEGMENT_ENTRIES: Final = 20_000  # entries per segment: bounds memory and sets checkpoints
+INSERT_BATCH: Final = 5_000  # plays per insert_many
+MIN_MS_PLAYED: Final = 30_000  # shorter plays are skips (Your Spotify's and Maloja's rule)
+TRACK_URI_PREFIX: Final = "spotify:track:"
+PENDING_COLLECTION: Final = "scrobbler_import_pending"
+
+# Why an entry was not imported, in the order the checks run.
+SKIP_REASONS: Final = ("malformed", "podcast", "audiobook", "no_track_id", "too_short")
+_EPISODE_FIELDS: Final = ("episode_name", "episode_show_name", "spotify_episode_uri")
+_AUDIOBOOK_FIELDS: Final = (
+    "audiobook_title",
+    "audiobook_uri",
+    "audiobook_chapter_uri",
+    "audiobook_chapter_title",
+)
+
+# Enrichment budget: one Spotify request per ENRICH_INTERVAL at most (20 a minute), on top of
+# the gate's spacing, so a live cycle never waits more than one request behind enrichment.
+ENRICH_INTERVAL: Final = 3.0
+ENRICH_RETRY_DELAY: Final = 60.0  # after a Spotify or MongoDB failure
+ENRICH_BATCH: Final = 50  # pending tracks read per step (Spotify's /tracks?ids= limit)
+_PLACEHOLDER_PLAYED_AT: Final = "1970-01-01T00:00:00Z"
+
+
+_WHITESPACE: Final = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+
+
+class ExportFormatError(Exception):
+    """The file is not a JSON array of entries (or is cut off)."""
+
+
+# --- reading
+
+
+@dataclass(slots=True)
+class Segment:
+    """Entries parsed from one file, and where to continue."""
+
+    entries: list[Any]
+    end_offset: int  # byte offset just after the last entry (a checkpoint)
+    finished: bool  # the array's closing bracket was reached
+
+
+class _Reader:
+    """A bounded text buffer over a binary file that knows the byte offset of its start."""
+
+    def __init__(self, file: Any, offset: int, chunk_size: int) -> None:
+        self._file = file
+        self._chunk = chunk_size
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self.buf = ""
+        self.pos = 0
+        self.offset = offset  # byte offset of buf[pos]
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Read one more chunk; False at end of file."""
+        if self.eof:
+            return False
+        data = self._file.read(self._chunk)
+        try:
+            text = self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as err:
+            raise ExportFormatError(f"not UTF-8 near byte {self.offset}") from err
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        self.eof = not data
+        if len(self.buf) > MAX_ENTRY_CHARS + self._chunk:
+            raise ExportFormatError(f"an entry near byte {self.offset} is too large")
+        return True
+
+    def advance(self, end: int) -> None:
+        self.offset += len(self.buf[self.pos : end].encode())
+        self.pos = end
+
+    def next_char(self) -> str | None:
+        """Skip whitespace; the next character (not consumed), None at end of file."""
+        while True:
+            self.advance(_WHITESPACE.match(self.buf, self.pos).end())  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.fill():
+                return None
+
+    def expect(self, chars: str) -> str:
+        char = self.next_char()
+        if char is None or char not in chars:
+            raise ExportFormatError(f"expected one of {chars!r} at byte {self.offset}")
+        self.advance(self.pos + 1)
+        return char
+
+    def value(self, decoder: json.JSONDecoder) -> Any:
+        """Decode the JSON value at the current position, reading more as needed."""
+        self.next_char()
+        while True:
+            try:
+                obj, end = decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as err:
+                if self.eof or not self.fill():
+                    raise ExportFormatError(f"invalid JSON at byte {self.offset}") from err
+                continue
+            # A number cut at the buffer's end decodes too early: make sure it is complete.
+            if end >= len(self.buf) and self.fill():
+                continue
+            self.advance(end)
+            return obj
+
+
+def read_segment(
+    path: str, offset: int, max_entries: int | None = None, chunk_size: int = READ_CHUNK
+) -> Segment:
+    """Up to ``max_entries`` entries of the JSON array in ``path``, from ``offset``.
+
+    ``offset`` is 0 (start of file) or a previous segment's ``end_offset``. Blocking: run it
+    in an executor. Memory is bounded by the segment, never by the file.
+    """
+    limit = SEGMENT_ENTRIES if max_entries is None else max_entries
+    decoder = json.JSONDecoder()
+    entries: list[Any] = []
+    at_start = offset == 0
+    with open(path, "rb") as file:  # noqa: PTH123
+        if at_start and file.read(3) == codecs.BOM_UTF8:
+            offset = 3
+        file.seek(offset)
+        reader = _Reader(file, offset, chunk_size)
+        if at_start:
+            reader.expect("[")
+            if reader.next_char() == "]":
+                reader.advance(reader.pos + 1)
+                return Segment(entries, reader.offset, finished=True)
+            entries.append(reader.value(decoder))
+        while len(entries) < limit:
+            checkpoint = reader.offset
+            try:
+                if reader.expect(",]") == "]":
+                    return Segment(entries, reader.offset, finished=True)
+                entries.append(reader.value(decoder))
+            except ExportFormatError:
+                if entries:  # keep what was read; the next segment reports the error
+                    return Segment(entries, checkpoint, finished=False)
+                raise
+        return Segment(entries, reader.offset, finished=False)
+
+
+# --- classifying
+
+
+@dataclass(slots=True, frozen=True)
+class ExportPlay:
+    """A music play of the export: what the file tells about it."""
+
+    played_at: datetime  # the export's ts: UTC end of the play, like recently-played
+    track_id: str
+    ms_played: int
+    track_name: str | None
+    artist_name: str | None
+    album_name: str | None
+
+
+def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per reason
+    """The play of an export entry, or the reason it is skipped (one of SKIP_REASONS)."""
+    if not isinstance(entry, dict):
+        return "malformed"
+    played_at = _parse_ts(entry.get("ts"))
+    ms_played = entry.get("ms_played")
+    if played_at is None or not isinstance(ms_played, int) or isinstance(ms_played, bool):
+        return "malformed"
+    if ms_played < 0:
+        return "malformed"
+    if any(entry.get(key) is not None for key in _EPISODE_FIELDS):
+        return "podcast"
+    if any(entry.get(key) is not None for key in _AUDIOBOOK_FIELDS):
+        return "audiobook"
+    uri = entry.get("spotify_track_uri")
+    if not isinstance(uri, str) or not uri.startswith(TRACK_URI_PREFIX):
+        return "no_track_id"  # local files, or nothing to identify the track by
+    track_id = uri[len(TRACK_URI_PREFIX) :]
+    if SPOTIFY_ID.fullmatch(track_id) is None:
+        return "no_track_id"
+    if ms_played < MIN_MS_PLAYED:
+        return "too_short"
+    return ExportPlay(
+        played_at=played_at,
+        track_id=track_id,
+        ms_played=ms_played,
+        track_name=_text(entry.get("master_metadata_track_name")),
+        artist_name=_text(entry.get("master_metadata_album_artist_name")),
+        album_name=_text(entry.get("master_metadata_album_album_name")),
+    )
+
+
+def _parse_ts(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+# --- storing the plays
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    """What an import saw; read = imported + duplicates + every skip reason."""
+
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+
+    def add(self, other: ImportCounts) -> None:
+        """Fold another count in."""
+        self.read += other.read
+        self.imported += other.imported
+        self.duplicates += other.duplicates
+        for reason, count in other.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (HA's Store, sensor attributes)."""
+        return {
+            "read": self.read,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "skipped": dict(self.skipped),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ImportCounts:
+        """Inverse of ``as_dict`` (tolerates missing keys)."""
+        counts = cls()
+        if isinstance(data, dict):
+            counts.read = int(data.get("read", 0))
+            counts.imported = int(data.get("imported", 0))
+            counts.duplicates = int(data.get("duplicates", 0))
+            skipped = data.get("skipped")
+            if isinstance(skipped, dict):
+                for reason, count in skipped.items():
+                    counts.skipped[str(reason)] = int(count)
+        return counts
+
+
+@dataclass(slots=True)
+class SegmentResult:
+    """What one segment stored."""
+
+    counts: ImportCounts
+    oldest: datetime | None = None  # of the inserted plays
+    newest: datetime | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class _TrackInfo:
+    album_id: str | None
+    artist_ids: tuple[str, ...]
+
+
+class HistoryImporter:
+    """Stores export entries of one account, segment by segment."""
+
+    def __init__(
+        self,
+        store: ScrobbleStore,
+        owner: ObjectId,
+        blacklist: Iterable[str] = (),
+        insert_batch: int | None = None,
+    ) -> None:
+        """Import into ``store`` for the account ``owner``."""
+        self.store = store
+        self.owner = owner
+        self.blacklist = set(blacklist)
+        self.insert_batch = INSERT_BATCH if insert_batch is None else insert_batch
+        self.pending = store.db[PENDING_COLLECTION]
+
+    async def ensure_indexes(self) -> None:
+        """The pending-enrichment collection's index (the play indexes are the store's)."""
+        await self.pending.create_index([("owner", ASCENDING), ("id", ASCENDING)], unique=True)
+
+    async def import_entries(self, entries: Sequence[Any]) -> SegmentResult:
+        """Classify, de-duplicate and store one segment's entries (idempotent)."""
+        counts = ImportCounts(read=len(entries))
+        plays: list[ExportPlay] = []
+        for entry in entries:
+            result = classify(entry)
+            if isinstance(result, str):
+                counts.skipped[result] += 1
+            else:
+                plays.append(result)
+        if not plays:
+            return SegmentResult(counts)
+        plays.sort(key=lambda play: play.played_at)
+
+        # The same track within ±30 s inside the file itself is one play. Sorted, so only
+        # the last kept play of a track can be that close.
+        last_kept: dict[str, datetime] = {}
+        unique: list[ExportPlay] = []
+        for play in plays:
+            previous = last_kept.get(play.track_id)
+            if previous is not None and play.played_at - previous <= DUPLICATE_WINDOW:
+                counts.duplicates += 1
+                continue
+            last_kept[play.track_id] = play.played_at
+            unique.append(play)
+
+        stored = await self._stored_between(
+            unique[0].played_at - DUPLICATE_WINDOW, unique[-1].played_at + DUPLICATE_WINDOW
+        )
+        new = [play for play in unique if not _has_near(stored, play)]
+        counts.duplicates += len(unique) - len(new)
+        if not new:
+            return SegmentResult(counts)
+
+        infos = await self._write_tracks(new)
+        inserted = await self._insert(new, infos)
+        counts.imported = len(inserted)
+        counts.duplicates += len(new) - len(inserted)
+        if not inserted:
+            return SegmentResult(counts)
+        return SegmentResult(counts, inserted[0].played_at, inserted[-1].played_at)
+
+    async def _stored_between(self, start: datetime, end: datetime) -> dict[str, list[datetime]]:
+        """Stored plays of the range by track, sorted: the segment's ONE range query."""
+        stored: dict[str, list[datetime]] = {}
+        cursor = self.store.infos.find(
+            {"owner": self.owner, "played_at": {"$gte": start, "$lte": end}},
+            {"_id": 0, "id": 1, "played_at": 1},
+            batch_size=10_000,
+        )
+        async for doc in cursor:
+            track_id, played_at = doc.get("id"), doc.get("played_at")
+            if isinstance(track_id, str) and isinstance(played_at, datetime):
+                stored.setdefault(track_id, []).append(_as_utc(played_at))
+        for times in stored.values():
+            times.sort()
+        return stored
+
+    async def _write_tracks(self, plays: Sequence[ExportPlay]) -> dict[str, _TrackInfo]:
+        """Stub track documents for unknown tracks; album/artist ids of the known ones.
+
+        Tracks already stored in full (scrobbled live, or enriched) give their ids at once;
+        the others are queued for the background enrichment.
+        """
+        names: dict[str, ExportPlay] = {}
+        for play in plays:
+            names.setdefault(play.track_id, play)
+        known: dict[str, _TrackInfo] = {}
+        stubs: set[str] = set()
+        cursor = self.store.tracks.find(
+            {"id": {"$in": list(names)}},
+            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
+        )
+        async for doc in cursor:
+            if "scrobbler_stub" in doc or not isinstance(doc.get("album"), str):
+                stubs.add(doc["id"])
+                continue
+            artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
+            if artists:
+                known[doc["id"]] = _TrackInfo(doc["album"], artists)
+            else:
+                stubs.add(doc["id"])
+        missing = [
+            track_id for track_id in names if track_id not in known and track_id not in stubs
+        ]
+        if missing:
+            await _insert_ignoring_duplicates(
+                self.store.tracks, [_stub_track(names[track_id]) for track_id in missing]
+            )
+        pending = [track_id for track_id in names if track_id not in known]
+        if pending:
+            await _insert_ignoring_duplicates(
+                self.pending, [{"owner": self.owner, "id": track_id} for track_id in pending]
+            )
+        return known
+
+    async def _insert(
+        self, plays: Sequence[ExportPlay], infos: dict[str, _TrackInfo]
+    ) -> list[ExportPlay]:
+        """Insert in large unordered batches; a duplicate key means already stored."""
+        inserted: list[ExportPlay] = []
+        for start in range(0, len(plays), self.insert_batch):
+            batch = plays[start : start + self.insert_batch]
+            docs = [self._document(play, infos.get(play.track_id)) for play in batch]
+            try:
+                await self.store.infos.insert_many(docs, ordered=False)
+            except BulkWriteError as err:
+                rejected = _duplicate_indexes(err)
+                inserted.extend(p for i, p in enumerate(batch) if i not in rejected)
+            else:
+                inserted.extend(batch)
+        return inserted
+
+    def _document(self, play: ExportPlay, info: _TrackInfo | None) -> Document:
+        # Your Spotify's play document. durationMs is what the export measured (ms_played);
+        # ids unknown until enrichment are null.
+        doc: Document = {
+            "owner": self.owner,
+            "id": play.track_id,
+            "albumId": info.album_id if info else None,
+            "primaryArtistId": info.artist_ids[0] if info else None,
+            "artistIds": list(info.artist_ids) if info else [],
+            "durationMs": play.ms_played,
+            "played_at": play.played_at,
+        }
+        if info is not None and info.artist_ids[0] in self.blacklist:
+            doc["blacklistedBy"] = "artist"
+        return doc
+
+
+def _has_near(stored: dict[str, list[datetime]], play: ExportPlay) -> bool:
+    times = stored.get(play.track_id)
+    if not times:
+        return False
+    index = bisect.bisect_left(times, play.played_at - DUPLICATE_WINDOW)
+    return index < len(times) and times[index] <= play.played_at + DUPLICATE_WINDOW
+
+
+def _stub_track(play: ExportPlay) -> Document:
+    """A track document from the export alone; ``scrobbler_stub`` marks it for enrichment."""
+    return {
+        "id": play.track_id,
+        "name": play.track_name or play.track_id,
+        "album": None,
+        "artists": [],
+        "type": "track",
+        "uri": f"{TRACK_URI_PREFIX}{play.track_id}",
+        "external_urls": {"spotify": f"https://open.spotify.com/track/{play.track_id}"},
+        "scrobbler_stub": {"artist_name": play.artist_name, "album_name": play.album_name},
+    }
+
+
+def _duplicate_indexes(err: BulkWriteError) -> set[int]:
+    errors = err.details.get("writeErrors", [])
+    if any(error.get("code") != DUPLICATE_KEY for error in errors):
+        raise err
+    return {int(error["index"]) for error in errors}
+
+
+async def _insert_ignoring_duplicates(collection: Any, docs: Sequence[Document]) -> None:
+    for start in range(0, len(docs), INSERT_BATCH):
+        try:
+            await collection.insert_many(docs[start : start + INSERT_BATCH], ordered=False)
+        except BulkWriteError as err:
+            _duplicate_indexes(err)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- enrichment
+
+
+class MetadataEnricher:
+    """Fills album and artist ids of imported plays from Spotify, a few requests a minute.
+
+    Work comes from the ``scrobbler_import_pending`` collection (one document per account
+    and track), so it survives restarts and never needs a scan of the plays. Tracks whose
+    full document is already stored cost no request.
+    """
+
+    def __init__(
+        self,
+        client: SpotifyClient,
+        gate: RequestGate,
+        store: ScrobbleStore,
+        owner: ObjectId,
+        blacklist: Callable[[], Iterable[str]],
+        *,
+        interval: float | None = None,
+        retry_delay: float | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Enrich the account ``owner``'s imported plays."""
+        self.client = client
+        self.gate = gate
+        self.store = store
+        self.owner = owner
+        self.pending = store.db[PENDING_COLLECTION]
+        self._blacklist = blacklist
+        self.interval = ENRICH_INTERVAL if interval is None else interval
+        self.retry_delay = ENRICH_RETRY_DELAY if retry_delay is None else retry_delay
+        self._sleep = sleep
+        self._clock = clock
+        self._last_request = -float("inf")
+        self.requests = 0  # Spotify requests made by this enricher
+        self.tracks_done = 0
+        self.unknown_tracks = 0  # Spotify does not know them (404): ids stay null
+        self.remaining: int | None = None
+        self.on_progress: Callable[[], None] = lambda: None
+
+    async def run(self) -> None:
+        """Work until nothing is pending; failures wait and retry, re-authorization stops."""
+        while True:
+            try:
+                if not await self.step():
+                    return
+            except SpotifyAuthError:
+                _LOGGER.warning("metadata enrichment stopped: Spotify needs re-authorization")
+                return
+            except SpotifyRateLimitedError as err:
+                await self._sleep(max(err.retry_after, self.gate.paused_for))
+            except (SpotifyError, PyMongoError) as err:
+                _LOGGER.debug("metadata enrichment failed (%s), retrying later", err)
+                await self._sleep(self.retry_delay)
+
+    async def count_pending(self) -> int:
+        """Tracks waiting for enrichment."""
+        self.remaining = await self.pending.count_documents({"owner": self.owner})
+        return self.remaining
+
+    async def step(self) -> bool:
+        """Enrich the next pending tracks; False when there were none."""
+        ids = [
+            doc["id"]
+            async for doc in self.pending.find({"owner": self.owner}, {"_id": 0, "id": 1}).limit(
+                ENRICH_BATCH
+            )
+            if isinstance(doc.get("id"), str)
+        ]
+        if not ids:
+            self.remaining = 0
+            self.on_progress()
+            return False
+        infos = await self._stored_infos(ids)
+        unresolved = [track_id for track_id in ids if track_id not in infos]
+        unknown: list[str] = []
+        if unresolved:
+            # One id at a time unless the batch endpoint is known to work: a refused batch
+            # call must not turn into a burst of single lookups beyond the budget.
+            chunk = unresolved if self.client.batch_support.allowed else unresolved[:1]
+            fetched = await self._fetch_tracks(chunk)
+            infos.update(fetched)
+            unknown = [track_id for track_id in chunk if track_id not in fetched]
+        done = [track_id for track_id in ids if track_id in infos] + unknown
+        await self._fill_plays(infos)
+        await self.pending.delete_many({"owner": self.owner, "id": {"$in": done}})
+        self.tracks_done += len(infos)
+        self.unknown_tracks += len(unknown)
+        if self.remaining is not None:
+            self.remaining = max(0, self.remaining - len(done))
+        self.on_progress()
+        return True
+
+    async def _stored_infos(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
+        found: dict[str, _TrackInfo] = {}
+        cursor = self.store.tracks.find(
+            {"id": {"$in": list(ids)}, "scrobbler_stub": {"$exists": False}},
+            {"_id": 0, "id": 1, "album": 1, "artists": 1},
+        )
+        async for doc in cursor:
+            artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
+            if isinstance(doc.get("album"), str) and artists:
+                found[doc["id"]] = _TrackInfo(doc["album"], artists)
+        return found
+
+    async def _turn(self) -> None:
+        """Wait out a 429 pause and the budget before a request."""
+        while (paused := self.gate.paused_for) > 0:
+            await self._sleep(paused)
+        wait = self._last_request + self.interval - self._clock()
+        if wait > 0:
+            await self._sleep(wait)
+
+    async def _lookup(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        await self._turn()
+        before = self.client.requests_made
+        try:
+            return await self.client.lookup(kind, ids)
+        finally:
+            self._last_request = self._clock()
+            self.requests += self.client.requests_made - before
+
+    async def _fetch_tracks(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
+        """Full tracks from Spotify, stored with their albums and (enriched) artists."""
+        objects = await self._lookup("tracks", ids)
+        blacklist = set(self._blacklist())
+        tracks: list[Document] = []
+        albums: list[Document] = []
+        stubs: dict[str, Document] = {}
+        infos: dict[str, _TrackInfo] = {}
+        for obj in objects:
+            parsed = parse_item({"track": obj, "played_at": _PLACEHOLDER_PLAYED_AT}, blacklist)
+            if parsed is None or parsed.play.track_id not in ids or not parsed.play.artist_ids:
+                continue
+            tracks.append(parsed.track)
+            if parsed.album is not None:
+                albums.append(parsed.album)
+            for artist in parsed.artists:
+                stubs.setdefault(artist["id"], artist)
+            infos[parsed.play.track_id] = _TrackInfo(parsed.play.album_id, parsed.play.artist_ids)
+        enriched = await self.store.enriched_artist_ids(stubs)
+        artists: list[Document] = []
+        for artist_id in stubs:
+            if artist_id in enriched:
+                continue
+            found = await self._lookup("artists", [artist_id])
+            artists.extend(artist_document(obj) for obj in found if obj.get("id") == artist_id)
+        fetched_artists = {doc["id"] for doc in artists}
+        await _upsert(self.store.albums, albums, overwrite=False)
+        await _upsert(
+            self.store.artists,
+            [doc for i, doc in stubs.items() if i not in enriched and i not in fetched_artists],
+            overwrite=False,
+        )
+        await _upsert(self.store.artists, artists, overwrite=True)
+        # The full track replaces the import's stub (the stub marker goes).
+        await _upsert(self.store.tracks, tracks, overwrite=True, unset=("scrobbler_stub",))
+        return infos
+
+    async def _fill_plays(self, infos: dict[str, _TrackInfo]) -> None:
+        """Album and artist ids on this account's imported plays of these tracks."""
+        if not infos:
+            return
+        blacklist = set(self._blacklist())
+        requests = []
+        for track_id, info in infos.items():
+            values: Document = {
+                "albumId": info.album_id,
+                "primaryArtistId": info.artist_ids[0],
+                "artistIds": list(info.artist_ids),
+            }
+            if info.artist_ids[0] in blacklist:
+                values["blacklistedBy"] = "artist"
+            requests.append(
+                UpdateMany(
+                    {"owner": self.owner, "id": track_id, "primaryArtistId": None},
+                    {"$set": values},
+                )
+            )
+        await self.store.infos.bulk_write(requests, ordered=False)
+
+
+async def _upsert(
+    collection: Any, docs: Sequence[Document], *, overwrite: bool, unset: Sequence[str] = ()
+) -> None:
+    if not docs:
+        return
+    requests: list[UpdateOne] = []
+    for doc in docs:
+        fields = {key: value for key, value in doc.items() if key not in {"_id", "id"}}
+        update: Document = {"$set" if overwrite else "$setOnInsert": fields}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        requests.append(UpdateOne({"id": doc["id"]}, update, upsert=True))
+    try:
+        await collection.bulk_write(requests, ordered=False)
+    except BulkWriteError as err:
+        # Another writer inserted the same id first: the retry just matches it.
+        failed = _duplicate_indexes(err)
+        await collection.bulk_write([requests[i] for i in sorted(failed)], ordered=False)

@@ -1,0 +1,426 @@
+"""The history import of one account in Home Assistant: action, progress, resume, enrichment.
+
+Progress (files, byte offset per file, counts) lives in HA's Store, saved after every
+segment, so an import interrupted by an unload, a restart or a crash continues from its
+last checkpoint when the entry is set up again. Re-running a segment is harmless: the
+import is idempotent (same duplicate rule as the live loop, unique index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.components import persistent_notification
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+from pymongo.errors import PyMongoError
+
+from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN
+from .history_import import (
+    SKIP_REASONS,
+    ExportFormatError,
+    HistoryImporter,
+    ImportCounts,
+    MetadataEnricher,
+    read_segment,
+)
+from .models import to_unix_ms
+from .scrobbler import DUPLICATE_WINDOW, LOOKBACK
+from .spotify import RequestGate, SpotifyClient
+
+if TYPE_CHECKING:
+    from . import SpotifyScrobblerConfigEntry
+    from .coordinator import ScrobblerCoordinator
+
+_LOGGER = logging.getLogger(__name__)
+
+STORAGE_VERSION: Final = 1
+EXPORT_GLOB: Final = "Streaming_History_Audio_*.json"
+MONGO_ATTEMPTS: Final = 5  # per segment, before the import is marked failed
+MONGO_RETRY_DELAY: Final = 30.0  # seconds between those attempts
+
+STATE_RUNNING: Final = "running"
+STATE_FINISHED: Final = "finished"
+STATE_FAILED: Final = "failed"
+
+_SKIP_LABELS: Final = {
+    "podcast": "podcast episodes",
+    "audiobook": "audiobook chapters",
+    "too_short": "played less than 30 s",
+    "no_track_id": "without a Spotify track id (local files)",
+    "malformed": "malformed entries",
+}
+
+
+def export_files(path: str) -> list[Path]:
+    """The export files a path names: itself, or the directory's (recursively), by name."""
+    target = Path(path)
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        return sorted(
+            (p for p in target.rglob(EXPORT_GLOB) if p.is_file()), key=lambda p: (p.name, p)
+        )
+    return []
+
+
+class HistoryImportManager:
+    """Runs, persists and reports the history import and the enrichment of one account."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SpotifyScrobblerConfigEntry,
+        coordinator: ScrobblerCoordinator,
+        client: SpotifyClient,
+        gate: RequestGate,
+    ) -> None:
+        """Bind the manager to an entry; nothing runs before ``async_setup``."""
+        self.hass = hass
+        self.entry = entry
+        self.coordinator = coordinator
+        self.client = client
+        self.gate = gate
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.import.{entry.entry_id}"
+        )
+        self.progress: dict[str, Any] | None = None
+        self.enricher: MetadataEnricher | None = None
+        self._import_task: asyncio.Task[None] | None = None
+        self._enrich_task: asyncio.Task[None] | None = None
+        self._listeners: list[CALLBACK_TYPE] = []
+
+    # ------------------------------------------------------------------ what entities read
+
+    @property
+    def running(self) -> bool:
+        """Whether an import task is under way."""
+        return self._import_task is not None and not self._import_task.done()
+
+    @property
+    def percentage(self) -> float | None:
+        """Share of the export's bytes processed; None before the first import."""
+        if self.progress is None:
+            return None
+        files = self.progress["files"]
+        total = sum(int(f["size"]) for f in files)
+        if total == 0:
+            return 100.0
+        done = sum(int(f["size"] if f["done"] else min(f["offset"], f["size"])) for f in files)
+        return round(100 * done / total, 1)
+
+    def attributes(self) -> dict[str, Any]:
+        """Counts and state for the sensor."""
+        enricher = self.enricher
+        enrichment = {
+            "tracks_to_enrich": enricher.remaining if enricher else None,
+            "enrichment_requests": enricher.requests if enricher else 0,
+        }
+        if self.progress is None:
+            return {"status": "idle", **enrichment}
+        progress = self.progress
+        counts = ImportCounts.from_dict(progress["counts"])
+        return {
+            "status": progress["state"],
+            "path": progress["path"],
+            "files": len(progress["files"]),
+            "files_done": sum(1 for f in progress["files"] if f["done"]),
+            **counts.as_dict(),
+            "skipped_total": sum(counts.skipped.values()),
+            "started_at": progress["started_at"],
+            "finished_at": progress.get("finished_at"),
+            "error": progress.get("error"),
+            **enrichment,
+        }
+
+    @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> Callable[[], None]:
+        """Call ``listener`` whenever progress changes; returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def async_setup(self) -> None:
+        """Continue an unfinished import and any pending enrichment."""
+        stored = await self._store.async_load()
+        if isinstance(stored, dict) and isinstance(stored.get("files"), list):
+            self.progress = stored
+            if stored.get("state") == STATE_RUNNING:
+                _LOGGER.info("%s: resuming the history import", self.entry.title)
+                self._start_import()
+                return
+        self._start_enrichment()
+
+    async def async_stop(self) -> None:
+        """Cancel the tasks (before the MongoDB client closes); progress stays saved."""
+        for task in (self._import_task, self._enrich_task):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if (current := asyncio.current_task()) and current.cancelling():
+                        raise
+                except Exception:  # noqa: BLE001 -- stopping; the task logged already
+                    _LOGGER.debug("import task ended with an error while stopping")
+        self._import_task = self._enrich_task = None
+
+    async def async_start(self, path: str) -> None:
+        """Validate ``path`` and start importing it in the background (the action)."""
+        target = path if Path(path).is_absolute() else self.hass.config.path(path)
+        if not await self.hass.async_add_executor_job(self.hass.config.is_allowed_path, target):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="import_path_not_allowed",
+                translation_placeholders={"path": path},
+            )
+        if self.running:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="import_running",
+                translation_placeholders={"account": self.entry.title},
+            )
+        files = await self.hass.async_add_executor_job(export_files, target)
+        if not files:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="import_no_files",
+                translation_placeholders={"path": path, "pattern": EXPORT_GLOB},
+            )
+        previous = self.progress
+        if not (
+            previous is not None
+            and previous["path"] == target
+            and previous["state"] != STATE_FINISHED
+        ):
+            sizes = await self.hass.async_add_executor_job(
+                lambda: [(str(f), f.stat().st_size) for f in files]
+            )
+            self.progress = {
+                "path": target,
+                "state": STATE_RUNNING,
+                "started_at": dt_util.utcnow().isoformat(),
+                "finished_at": None,
+                "error": None,
+                "files": [
+                    {"path": name, "size": size, "offset": 0, "done": False, "error": None}
+                    for name, size in sizes
+                ],
+                "counts": ImportCounts().as_dict(),
+            }
+        else:  # an interrupted or failed import of the same path continues where it stopped
+            self.progress = {**previous, "state": STATE_RUNNING, "error": None}
+        persistent_notification.async_dismiss(self.hass, self._notification_id)
+        await self._store.async_save(self.progress)
+        self._start_import()
+
+    # ------------------------------------------------------------------ import
+
+    @property
+    def _notification_id(self) -> str:
+        return f"{DOMAIN}_import_{self.entry.entry_id}"
+
+    def _blacklist(self) -> list[str]:
+        return list(self.entry.options.get(CONF_BLACKLISTED_ARTISTS, []))
+
+    def _start_import(self) -> None:
+        self._import_task = self.entry.async_create_background_task(
+            self.hass, self._run_import(), f"{DOMAIN} history import {self.entry.title}"
+        )
+        self._notify()
+
+    async def _run_import(self) -> None:
+        progress = self.progress
+        assert progress is not None  # noqa: S101
+        counts = ImportCounts.from_dict(progress["counts"])
+        try:
+            importer = await self._importer()
+            for file in progress["files"]:
+                while not file["done"]:
+                    try:
+                        segment = await self.hass.async_add_executor_job(
+                            read_segment, file["path"], file["offset"]
+                        )
+                    except (ExportFormatError, OSError) as err:
+                        _LOGGER.warning(
+                            "%s: cannot read %s: %s", self.entry.title, file["path"], err
+                        )
+                        file["done"], file["error"] = True, str(err)
+                        break
+                    result = await self._retrying(partial(importer.import_entries, segment.entries))
+                    counts.add(result.counts)
+                    file["offset"], file["done"] = segment.end_offset, segment.finished
+                    progress["counts"] = counts.as_dict()
+                    await self._store.async_save(progress)
+                    if result.newest is not None and result.oldest is not None:
+                        await self._after_insert(result.oldest, result.newest)
+                    self._notify()
+        except PyMongoError as err:
+            progress["state"], progress["error"] = STATE_FAILED, str(err)
+            await self._finish(counts)
+            return
+        progress["state"] = STATE_FINISHED
+        await self._finish(counts)
+        await self._refresh_totals()
+        self._start_enrichment()
+
+    async def _importer(self) -> HistoryImporter:
+        account = self.coordinator.account
+        assert account is not None  # a set-up entry has its account  # noqa: S101
+        importer = HistoryImporter(self.coordinator.store, account.owner, self._blacklist())
+        await self._retrying(importer.ensure_indexes)
+        return importer
+
+    async def _retrying[T](self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt()`` again after MongoDB failures; the last failure propagates."""
+        for number in range(1, MONGO_ATTEMPTS + 1):
+            try:
+                result = await attempt()
+            except PyMongoError as err:
+                if number == MONGO_ATTEMPTS:
+                    raise
+                _LOGGER.warning(
+                    "%s: history import: MongoDB failed (%s), retrying in %.0f s",
+                    self.entry.title,
+                    err,
+                    MONGO_RETRY_DELAY,
+                )
+                await asyncio.sleep(MONGO_RETRY_DELAY)
+            else:
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _after_insert(self, oldest: datetime, newest: datetime) -> None:
+        """Keep the live loop's duplicate check right when imported plays reach its window.
+
+        The live loop only looks for stored plays up to ``lastTimestamp`` and caches the
+        window's stored plays; plays inserted there behind its back must be seen by it.
+        """
+        scrobbler = self.coordinator.scrobbler
+        account = self.coordinator.account
+        store = self.coordinator.store
+        if account is None:
+            return
+        await store.users.update_one({"_id": account.owner}, {"$min": {"firstListenedAt": oldest}})
+        if account.first_listened_at is None or oldest < account.first_listened_at:
+            account.first_listened_at = oldest
+        window_start = to_unix_ms(newest + DUPLICATE_WINDOW + LOOKBACK)
+        if scrobbler is None or window_start < account.last_timestamp:
+            return
+        await store.users.update_one(
+            {"_id": account.owner}, {"$max": {"lastTimestamp": to_unix_ms(newest)}}
+        )
+        account.last_timestamp = max(account.last_timestamp, to_unix_ms(newest))
+        scrobbler.recent.forget()
+
+    async def _refresh_totals(self) -> None:
+        """Have the totals re-read now: the coordinator re-counts them on a new day only."""
+        data = self.coordinator.data
+        if data is not None:
+            self.coordinator.async_set_updated_data(replace(data, day_start=None))
+            await self.coordinator.async_request_refresh()
+
+    async def _finish(self, counts: ImportCounts) -> None:
+        progress = self.progress
+        assert progress is not None  # noqa: S101
+        progress["finished_at"] = dt_util.utcnow().isoformat()
+        progress["counts"] = counts.as_dict()
+        await self._store.async_save(progress)
+        persistent_notification.async_create(
+            self.hass,
+            self._message(counts),
+            title=f"Spotify history import: {self.entry.title}",
+            notification_id=self._notification_id,
+        )
+        self._notify()
+
+    def _message(self, counts: ImportCounts) -> str:
+        progress = self.progress
+        assert progress is not None  # noqa: S101
+        skipped = sum(counts.skipped.values())
+        lines = [
+            (
+                f"**{counts.imported}** plays imported from {len(progress['files'])} file(s) "
+                f"({counts.read} entries read)."
+            ),
+            f"Already stored (duplicates): {counts.duplicates}.",
+            f"Skipped: {skipped}"
+            + (
+                " ("
+                + ", ".join(
+                    f"{_SKIP_LABELS[reason]}: {counts.skipped.get(reason, 0)}"
+                    for reason in SKIP_REASONS
+                    if counts.skipped.get(reason, 0)
+                )
+                + ")."
+                if skipped
+                else "."
+            ),
+        ]
+        lines.extend(
+            f"Could not read {Path(f['path']).name}: {f['error']}"
+            for f in progress["files"]
+            if f.get("error")
+        )
+        if progress["state"] == STATE_FAILED:
+            lines.append(
+                f"The import stopped: MongoDB failed ({progress['error']}). Run the action "
+                "again with the same path to continue where it stopped."
+            )
+        elif counts.imported:
+            lines.append(
+                "Album and artist details of new tracks are fetched from Spotify in the "
+                "background, a few requests a minute."
+            )
+        return "\n\n".join(lines)
+
+    # ------------------------------------------------------------------ enrichment
+
+    def _start_enrichment(self) -> None:
+        if self._enrich_task is not None and not self._enrich_task.done():
+            return
+        account = self.coordinator.account
+        if account is None:
+            return
+        self.enricher = MetadataEnricher(
+            self.client, self.gate, self.coordinator.store, account.owner, self._blacklist
+        )
+        self.enricher.on_progress = self._notify
+        self._enrich_task = self.entry.async_create_background_task(
+            self.hass, self._run_enrichment(self.enricher), f"{DOMAIN} enrichment"
+        )
+
+    async def _run_enrichment(self, enricher: MetadataEnricher) -> None:
+        try:
+            await enricher.count_pending()
+        except PyMongoError:
+            _LOGGER.debug("cannot count the tracks waiting for enrichment yet")
+        if enricher.remaining == 0:
+            return
+        self._notify()
+        await enricher.run()
+        if enricher.tracks_done or enricher.unknown_tracks:
+            _LOGGER.info(
+                "%s: metadata of %s imported tracks filled in (%s unknown to Spotify, %s requests)",
+                self.entry.title,
+                enricher.tracks_done,
+                enricher.unknown_tracks,
+                enricher.requests,
+            )
+            await self._refresh_totals()
+        self._notify()

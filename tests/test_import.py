@@ -1,0 +1,386 @@
+"""spotify_scrobbler.import_history: exact stored set, re-import, resume, overlap, enrichment."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.setup import async_setup_component
+from pymongo.errors import AutoReconnect
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from custom_components.spotify_scrobbler import history_import, import_manager
+from custom_components.spotify_scrobbler import spotify as spotify_module
+from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
+from custom_components.spotify_scrobbler.history_import import HistoryImporter, SegmentResult
+
+from .conftest import MongoDb
+from .export_fake import GeneratedExport, generate_export, music_entry, write_export
+from .spotify_fake import Catalog, FakeSpotify
+from .test_scrobbling import play_recently, stored_plays
+
+SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
+START = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+SENSOR = "sensor.scrobbler_test_history_import"
+
+
+@pytest.fixture(autouse=True)
+def fast_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small segments (several per file), no enrichment budget wait, quick retries."""
+    monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 40)
+    monkeypatch.setattr(history_import, "INSERT_BATCH", 25)
+    monkeypatch.setattr(history_import, "ENRICH_INTERVAL", 0.0)
+    monkeypatch.setattr(history_import, "ENRICH_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(import_manager, "MONGO_RETRY_DELAY", 0.01)
+
+
+@pytest.fixture
+def export_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A folder Home Assistant may read."""
+    folder = tmp_path / "my_spotify_data"
+    folder.mkdir()
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    return folder
+
+
+async def run_import(hass: HomeAssistant, entry: MockConfigEntry, path: Path | str) -> None:
+    """Call the action and wait until the import and its enrichment are done."""
+    await hass.services.async_call(
+        DOMAIN,
+        "import_history",
+        {"config_entry_id": entry.entry_id, "path": str(path)},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def as_set(stored: list[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """The stored plays as a set, after checking there is no duplicate."""
+    assert len(stored) == len(set(stored))
+    return set(stored)
+
+
+def attributes(hass: HomeAssistant) -> dict[str, Any]:
+    """The import sensor's attributes."""
+    state = hass.states.get(SENSOR)
+    assert state is not None
+    return dict(state.attributes)
+
+
+async def notifications(hass: HomeAssistant, ws: WebSocketGenerator) -> dict[str, Any]:
+    """Persistent notifications by id, through the websocket API."""
+    client = await ws(hass)
+    await client.send_json_auto_id({"type": "persistent_notification/get"})
+    answer = await client.receive_json()
+    return {n["notification_id"]: n for n in answer["result"]}
+
+
+def small_export(catalog: Catalog, plays: int = 120, seed: int = 5) -> GeneratedExport:
+    """Noise included; catalogue tracks only (the fake Spotify knows them)."""
+    return generate_export(catalog, START, plays, seed=seed)
+
+
+async def test_import_stores_exactly_the_music_plays(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """Plays >= 30 s of tracks are stored once; the rest is counted by reason; re-import adds 0."""
+    assert await async_setup_component(hass, "persistent_notification", {})
+    export = small_export(catalog)
+    write_export(export_dir, export.entries, per_file=70)
+    (export_dir / "ReadMeFirst_ExtendedStreamingHistory.pdf").write_bytes(b"%PDF")
+    entry = await setup_entry()
+    assert hass.states.get(SENSOR).state == "unknown"  # type: ignore[union-attr]
+
+    await run_import(hass, entry, export_dir)
+
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    assert hass.states.get(SENSOR).state == "100.0"  # type: ignore[union-attr]
+    attrs = attributes(hass)
+    assert attrs["status"] == "finished"
+    assert attrs["files"] == attrs["files_done"] == 2
+    assert attrs["read"] == len(export.entries)
+    assert attrs["imported"] == len(export.expected)
+    assert attrs["duplicates"] == export.duplicates
+    assert {k: v for k, v in attrs["skipped"].items() if v} == export.skipped
+    assert attrs["tracks_to_enrich"] == 0
+    note = (await notifications(hass, hass_ws_client))[f"{DOMAIN}_import_{entry.entry_id}"]
+    assert f"**{len(export.expected)}** plays imported from 2 file(s)" in note["message"]
+    assert f"podcast episodes: {export.skipped['podcast']}" in note["message"]
+
+    # Metadata: names from the file at once, ids filled by the background enrichment.
+    track_id, _ = min(export.expected)
+    track = catalog.tracks[track_id]
+    doc = await mongo_db["infos"].find_one({"id": track_id})
+    assert doc is not None
+    assert doc["albumId"] == track.album_id
+    assert doc["artistIds"] == list(track.artist_ids)
+    assert doc["primaryArtistId"] == track.artist_ids[0]
+    stored_track = await mongo_db["tracks"].find_one({"id": track_id})
+    assert stored_track is not None
+    assert stored_track["name"] == track.name
+    assert "scrobbler_stub" not in stored_track
+    assert await mongo_db["infos"].count_documents({"primaryArtistId": None}) == 0
+    assert await mongo_db["artists"].count_documents({"genres": {"$exists": True}}) == len(
+        {a for t, _ in export.expected for a in catalog.tracks[t].artist_ids}
+    )
+
+    # The same export again: nothing new, everything a duplicate, no Spotify request.
+    fake_spotify.reset_log()
+    await run_import(hass, entry, export_dir)
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    attrs = attributes(hass)
+    assert attrs["imported"] == 0
+    assert attrs["duplicates"] == len(export.expected) + export.duplicates
+    assert fake_spotify.calls("/v1/tracks") == []
+    assert fake_spotify.calls("/v1/artists") == []
+
+
+async def test_import_skips_plays_the_live_loop_stored(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """Live plays (ms precision) and the export's (whole seconds, a few s off) are one play."""
+    live = play_recently(fake_spotify, catalog, [(0, 30.0), (1, 25.0), (2, 20.0), (3, 15.0)])
+    entry = await setup_entry()
+    stored_live = as_set(await stored_plays(mongo_db))
+    assert len(stored_live) == 4
+
+    entries = [
+        music_entry(catalog, p.track.id, p.played_at + timedelta(seconds=shift), 120_000)  # type: ignore[union-attr]
+        for p, shift in zip(live, (-3, 0, 2, 29), strict=True)
+    ]
+    first = live[0].played_at.replace(microsecond=0)
+    new = [
+        (sorted(catalog.tracks)[10], first - timedelta(hours=3)),
+        (sorted(catalog.tracks)[11], first - timedelta(hours=2)),
+        # The same track as a live play but 31 s later: a play of its own.
+        (live[1].track.id, live[1].played_at.replace(microsecond=0) + timedelta(seconds=31)),  # type: ignore[union-attr]
+    ]
+    entries += [music_entry(catalog, track_id, at, 200_000) for track_id, at in new]
+    write_export(export_dir, entries, per_file=100)
+
+    await run_import(hass, entry, export_dir / "Streaming_History_Audio_2024_0.json")
+
+    assert as_set(await stored_plays(mongo_db)) == stored_live | set(new)
+    assert attributes(hass)["imported"] == 3
+    assert attributes(hass)["duplicates"] == 4
+
+    # The next live cycles add nothing either.
+    await hass.services.async_call(
+        DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    assert as_set(await stored_plays(mongo_db)) == stored_live | set(new)
+
+
+async def test_interrupted_import_resumes_after_setup(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unload in the middle of an import; the next setup continues it: exact set."""
+    export = small_export(catalog, plays=150, seed=9)
+    write_export(export_dir, export.entries, per_file=90)
+    entry = await setup_entry()
+
+    original = HistoryImporter.import_entries
+    calls = 0
+    blocked = asyncio.Event()
+
+    async def stalling(self: HistoryImporter, entries: list[Any]) -> SegmentResult:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # the third segment never completes: the unload cancels it
+            blocked.set()
+            await asyncio.Event().wait()
+        return await original(self, entries)
+
+    monkeypatch.setattr(HistoryImporter, "import_entries", stalling)
+    await hass.services.async_call(
+        DOMAIN,
+        "import_history",
+        {"config_entry_id": entry.entry_id, "path": str(export_dir)},
+        blocking=True,
+    )
+    await blocked.wait()
+    halfway = await stored_plays(mongo_db)
+    assert 0 < len(halfway) < len(export.expected)
+    assert hass.states.get(SENSOR).state not in ("100.0", "unknown")  # type: ignore[union-attr]
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    monkeypatch.setattr(HistoryImporter, "import_entries", original)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    attrs = attributes(hass)
+    assert attrs["status"] == "finished"
+    assert attrs["read"] == len(export.entries)
+    assert attrs["imported"] == len(export.expected)
+
+
+async def test_mongodb_failures_are_retried_then_reported(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A MongoDB blip is retried; a lasting failure stops the import, calling again resumes."""
+    assert await async_setup_component(hass, "persistent_notification", {})
+    export = small_export(catalog, plays=100, seed=13)
+    write_export(export_dir, export.entries, per_file=1000)
+    entry = await setup_entry()
+
+    original = HistoryImporter.import_entries
+    failures = {"left": 1, "at_call": 2}
+    calls = 0
+
+    async def flaky(self: HistoryImporter, entries: list[Any]) -> SegmentResult:
+        nonlocal calls
+        calls += 1
+        if calls >= failures["at_call"] and failures["left"] > 0:
+            failures["left"] -= 1
+            raise AutoReconnect("connection reset")
+        return await original(self, entries)
+
+    monkeypatch.setattr(HistoryImporter, "import_entries", flaky)
+    await run_import(hass, entry, export_dir)
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+
+    await mongo_db["infos"].delete_many({})
+    calls, failures["left"] = 0, import_manager.MONGO_ATTEMPTS
+    await run_import(hass, entry, export_dir)
+    assert attributes(hass)["status"] == "failed"
+    assert "connection reset" in attributes(hass)["error"]
+    note = (await notifications(hass, hass_ws_client))[f"{DOMAIN}_import_{entry.entry_id}"]
+    assert "Run the action again with the same path" in note["message"]
+
+    await run_import(hass, entry, export_dir)
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    assert attributes(hass)["status"] == "finished"
+
+
+async def test_import_validates_its_input(
+    hass: HomeAssistant, setup_entry: SetupEntry, export_dir: Path, tmp_path: Path
+) -> None:
+    """Paths outside the allowed folders, and folders without export files, are refused."""
+    entry = await setup_entry()
+    hass.config.allowlist_external_dirs = {str(export_dir)}
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write_export(outside, [], per_file=1)
+    for path, key in (
+        (outside, "import_path_not_allowed"),
+        ("/etc/passwd", "import_path_not_allowed"),
+        (export_dir, "import_no_files"),
+        (export_dir / "missing.json", "import_no_files"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "import_history",
+                {"config_entry_id": entry.entry_id, "path": str(path)},
+                blocking=True,
+            )
+        assert err.value.translation_key == key
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "import_history",
+            {"config_entry_id": "nope", "path": str(export_dir)},
+            blocking=True,
+        )
+    assert err.value.translation_key == "unknown_entry"
+
+
+async def test_broken_file_keeps_what_was_readable(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """A file cut off in the middle: its complete entries are imported, the error reported."""
+    assert await async_setup_component(hass, "persistent_notification", {})
+    export = generate_export(catalog, START, 30, seed=2, noise=False)
+    text = json.dumps(export.entries, indent=2)
+    cut = text.rindex('"ts"')  # inside the last entry
+    path = export_dir / "Streaming_History_Audio_2024_0.json"
+    path.write_text(text[:cut], encoding="utf-8")
+    entry = await setup_entry()
+
+    await run_import(hass, entry, path)
+
+    last = max(export.expected, key=lambda key: key[1])
+    assert as_set(await stored_plays(mongo_db)) == export.expected - {last}
+    attrs = attributes(hass)
+    assert attrs["status"] == "finished"
+    assert attrs["imported"] == len(export.expected) - 1
+    note = (await notifications(hass, hass_ws_client))[f"{DOMAIN}_import_{entry.entry_id}"]
+    assert "Could not read Streaming_History_Audio_2024_0.json" in note["message"]
+
+
+async def test_enrichment_survives_rate_limits_and_unknown_tracks(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """429s pause the enrichment (long ones end the request), it resumes; 404 ids stay null."""
+    monkeypatch.setattr(spotify_module, "MAX_INLINE_RETRY_AFTER", 0.5)
+    tracks = sorted(catalog.tracks)[:6]
+    unknown = "0000000000000000000000"
+    blacklisted = catalog.tracks[tracks[0]].artist_ids[0]
+    entries = [
+        music_entry(catalog, track_id, START + timedelta(minutes=5 * i), 100_000)
+        for i, track_id in enumerate([*tracks, unknown])
+    ]
+    write_export(export_dir, entries, per_file=100)
+    fake_spotify.inject("/v1/tracks/", status=429, headers={"Retry-After": "1"}, times=2)
+    entry = await setup_entry(options={CONF_BLACKLISTED_ARTISTS: [blacklisted]})
+    fake_spotify.reset_log()
+
+    await run_import(hass, entry, export_dir)
+
+    for track_id in tracks:
+        track = catalog.tracks[track_id]
+        doc = await mongo_db["infos"].find_one({"id": track_id})
+        assert doc is not None
+        assert (doc["albumId"], doc["artistIds"]) == (track.album_id, list(track.artist_ids))
+        assert ("blacklistedBy" in doc) == (track.artist_ids[0] == blacklisted)
+    doc = await mongo_db["infos"].find_one({"id": unknown})
+    assert doc is not None
+    assert doc["albumId"] is None
+    assert await mongo_db["scrobbler_import_pending"].count_documents({}) == 0
+    # One request per track (single-id endpoint after one refused batch call) plus the 429s.
+    track_calls = [c.path for c in fake_spotify.calls("/v1/tracks")]
+    assert len([p for p in track_calls if p.startswith("/v1/tracks/")]) == len(tracks) + 1 + 2
+    assert attributes(hass)["tracks_to_enrich"] == 0

@@ -41,6 +41,7 @@ from .spotify import (
     SpotifyClient,
     SpotifyError,
 )
+from .statistics import async_setup_statistics
 from .store import Account, Document, ScrobbleStore
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -135,6 +136,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     # A coordinator only polls while someone listens; scrobbling must go on even when
     # every entity is disabled, so the entry itself listens.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
+    entry.async_on_unload(async_setup_statistics(hass, entry))
 
     async def close_on_stop(_: Event) -> None:
         await mongo_client.close()

@@ -1,0 +1,254 @@
+"""Hourly plays and listening minutes of each account as external long-term statistics.
+
+Two statistics per account, ``spotify_scrobbler:<account>_plays`` and
+``spotify_scrobbler:<account>_listening_minutes`` (sum only: ``state`` is the hour's value,
+``sum`` the running total since the first play), so the statistics-graph card can show
+listening over months and years. Hours without plays have no row.
+
+They are rebuilt from MongoDB, never counted up in memory: at setup from the last hour the
+recorder has (the whole history the first time), after every cycle that stored counted plays
+from the hour of the oldest of them, and on request (``async_refresh_statistics``, e.g. after
+a history import). Rebuilding is idempotent, so a play seen twice is never counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.components.recorder.models import (
+    StatisticData,
+    StatisticMeanType,
+    StatisticMetaData,
+)
+from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
+    get_last_statistics,
+)
+from homeassistant.const import UnitOfTime
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.util import slugify
+from homeassistant.util.hass_dict import HassKey
+from homeassistant.util.unit_conversion import DurationConverter
+from pymongo.errors import PyMongoError
+
+from .const import DOMAIN
+from .hourly import HourTotals, hour_of, hourly_totals, totals_before
+
+if TYPE_CHECKING:
+    from . import SpotifyScrobblerConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# Rows handed to the recorder per import job: bounds what waits in its queue at once.
+CHUNK_HOURS: Final = 1000
+MS_PER_MINUTE: Final = 60_000
+
+TRACKERS: HassKey[dict[str, ListeningStatistics]] = HassKey(f"{DOMAIN}_statistics")
+
+
+def statistic_ids(entry: SpotifyScrobblerConfigEntry) -> tuple[str, str]:
+    """(plays, listening minutes) statistic ids of an account."""
+    account = slugify(entry.unique_id or entry.entry_id)
+    return f"{DOMAIN}:{account}_plays", f"{DOMAIN}:{account}_listening_minutes"
+
+
+@callback
+def async_setup_statistics(
+    hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry
+) -> CALLBACK_TYPE:
+    """Backfill in the background and follow the coordinator; returns the unload callback.
+
+    Does nothing when the recorder is not running (it is optional).
+    """
+    if "recorder" not in hass.config.components:
+        _LOGGER.debug("recorder not loaded: no long-term statistics for %s", entry.title)
+        return lambda: None
+    tracker = ListeningStatistics(hass, entry)
+    trackers = hass.data.setdefault(TRACKERS, {})
+    trackers[entry.entry_id] = tracker
+    coordinator = entry.runtime_data.coordinator
+    tracker.seen_cycle = coordinator.data.cycle
+    entry.async_create_background_task(
+        hass, tracker.async_start(), f"{DOMAIN} statistics backfill {entry.title}"
+    )
+    unsubscribe = coordinator.async_add_listener(tracker.coordinator_updated)
+
+    @callback
+    def unload() -> None:
+        unsubscribe()
+        trackers.pop(entry.entry_id, None)
+
+    return unload
+
+
+async def async_refresh_statistics(
+    hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry, since: datetime | None
+) -> None:
+    """Rebuild an account's statistics from the hour of ``since`` on (None: all history).
+
+    For code that adds plays behind the scrobbler's back, such as the history import.
+    Returns once the rows are queued in the recorder; a no-op without the recorder.
+    """
+    tracker = hass.data.get(TRACKERS, {}).get(entry.entry_id)
+    if tracker is not None:
+        await tracker.async_rebuild(since)
+
+
+class ListeningStatistics:
+    """Keeps one account's two statistics in step with MongoDB."""
+
+    def __init__(self, hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> None:
+        """Statistics of ``entry`` (loaded: its coordinator holds the store and account)."""
+        self.hass = hass
+        self.entry = entry
+        self.plays_id, self.minutes_id = statistic_ids(entry)
+        self.seen_cycle = 0
+        # The newest hour written: its own totals and the running sums at its end.
+        self.last_hour: HourTotals | None = None
+        self.sums: tuple[int, int] = (0, 0)
+        # One rebuild at a time: each starts from where the previous one ended.
+        self._lock = asyncio.Lock()
+
+    @callback
+    def coordinator_updated(self) -> None:
+        """After a cycle: rebuild from the hour of the oldest counted play it stored."""
+        data = self.entry.runtime_data.coordinator.data
+        if data.cycle == self.seen_cycle:
+            return
+        self.seen_cycle = data.cycle
+        counted = [d.play.played_at for d in data.new_plays if not d.play.blacklisted]
+        if counted:
+            self.entry.async_create_background_task(
+                self.hass,
+                self.async_rebuild(min(counted)),
+                f"{DOMAIN} statistics {self.entry.title}",
+            )
+
+    async def async_start(self) -> None:
+        """Continue from the recorder's last hour, or backfill the whole history."""
+        async with self._lock:
+            last = await self._recorded_last_hour()
+            if last is not None:
+                hour, plays, minutes_ms, sums = last
+                self.last_hour = HourTotals(hour, plays, minutes_ms)
+                self.sums = sums
+                await self._rebuild_locked(hour)
+            else:
+                await self._rebuild_locked(None)
+
+    async def async_rebuild(self, since: datetime | None) -> None:
+        """Rewrite the rows from the hour of ``since`` (None: all) to the newest play."""
+        async with self._lock:
+            await self._rebuild_locked(since)
+
+    async def _rebuild_locked(self, since: datetime | None) -> None:
+        start = hour_of(since) if since is not None else None
+        coordinator = self.entry.runtime_data.coordinator
+        account = coordinator.account
+        if account is None:
+            return
+        infos = coordinator.store.infos
+        last = self.last_hour
+        try:
+            if start is None:
+                base = (0, 0)
+            elif last is not None and start >= last.start:
+                # Rewrite the last hour too: plays can land in it after it was written.
+                start = last.start
+                base = (self.sums[0] - last.plays, self.sums[1] - last.listening_ms)
+            else:
+                base = await totals_before(infos, account.owner, start)
+            await self._write(hourly_totals(infos, account.owner, start), base)
+        except PyMongoError as err:
+            # The next cycle with new plays, or the next start, rebuilds again.
+            _LOGGER.warning(
+                "%s: long-term statistics not updated, MongoDB failed: %s", self.entry.title, err
+            )
+
+    async def _write(self, hours: AsyncIterator[HourTotals], base: tuple[int, int]) -> None:
+        """Turn hour totals into rows with running sums and hand them to the recorder."""
+        plays_sum, ms_sum = base
+        plays_rows: list[StatisticData] = []
+        minutes_rows: list[StatisticData] = []
+        async for hour in hours:
+            plays_sum += hour.plays
+            ms_sum += hour.listening_ms
+            plays_rows.append(StatisticData(start=hour.start, state=hour.plays, sum=plays_sum))
+            minutes_rows.append(
+                StatisticData(
+                    start=hour.start,
+                    state=hour.listening_ms / MS_PER_MINUTE,
+                    sum=ms_sum / MS_PER_MINUTE,
+                )
+            )
+            self.last_hour, self.sums = hour, (plays_sum, ms_sum)
+            if len(plays_rows) >= CHUNK_HOURS:
+                self._import(plays_rows, minutes_rows)
+                plays_rows, minutes_rows = [], []
+        if plays_rows:
+            self._import(plays_rows, minutes_rows)
+
+    def _import(self, plays_rows: list[StatisticData], minutes_rows: list[StatisticData]) -> None:
+        name = self.entry.title
+        async_add_external_statistics(
+            self.hass,
+            StatisticMetaData(
+                mean_type=StatisticMeanType.NONE,
+                has_sum=True,
+                name=f"{name} plays",
+                source=DOMAIN,
+                statistic_id=self.plays_id,
+                unit_class=None,
+                unit_of_measurement="plays",
+            ),
+            plays_rows,
+        )
+        async_add_external_statistics(
+            self.hass,
+            StatisticMetaData(
+                mean_type=StatisticMeanType.NONE,
+                has_sum=True,
+                name=f"{name} listening time",
+                source=DOMAIN,
+                statistic_id=self.minutes_id,
+                unit_class=DurationConverter.UNIT_CLASS,
+                unit_of_measurement=UnitOfTime.MINUTES,
+            ),
+            minutes_rows,
+        )
+
+    async def _recorded_last_hour(
+        self,
+    ) -> tuple[datetime, int, int, tuple[int, int]] | None:
+        """(hour, plays, ms, running sums) of the newest row, if both statistics agree on it."""
+        rows: list[tuple[float, float, float]] = []
+        for statistic_id in (self.plays_id, self.minutes_id):
+            found = await get_instance(self.hass).async_add_executor_job(
+                partial(
+                    get_last_statistics,
+                    self.hass,
+                    1,
+                    statistic_id,
+                    convert_units=False,
+                    types={"state", "sum"},
+                )
+            )
+            row = found.get(statistic_id)
+            if not row:
+                return None
+            rows.append((row[0]["start"], row[0].get("state") or 0.0, row[0].get("sum") or 0.0))
+        (start, plays, plays_sum), (minutes_start, minutes, minutes_sum) = rows
+        if start != minutes_start:
+            return None
+        return (
+            datetime.fromtimestamp(start, UTC),
+            round(plays),
+            round(minutes * MS_PER_MINUTE),
+            (round(plays_sum), round(minutes_sum * MS_PER_MINUTE)),
+        )

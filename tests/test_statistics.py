@@ -173,6 +173,12 @@ async def test_backfill_live_refresh_and_restart(
     assert rows[-1][0] == newest.replace(minute=0, second=0, microsecond=0)
     assert await assert_statistics_match(hass, entry, mongo_db) >= hours
 
+    # A late play, older than the last written hour, makes a rebuild from its hour.
+    play_recently(fake_spotify, catalog, [(2, 90.0)])
+    await tick(hass)
+    assert await mongo_db["infos"].count_documents({}) == 603
+    await assert_statistics_match(hass, entry, mongo_db)
+
     # An import adds older plays behind the scrobbler's back, then asks for a re-backfill.
     imported = generated_plays(catalog, owner, now - timedelta(days=20), 80, seed=9)
     existing = {doc["played_at"] async for doc in mongo_db["infos"].find({})}

@@ -35,6 +35,8 @@ class HourTotals:
     start: datetime
     plays: int
     listening_ms: int
+    # The plays' instants (a handful per hour): lets a live update skip a play already counted.
+    instants: frozenset[datetime] = frozenset()
 
 
 async def totals_before(
@@ -65,18 +67,21 @@ async def hourly_totals(
     )
     current: datetime | None = None
     plays = listening_ms = 0
+    instants: set[datetime] = set()
     async for doc in cursor:
         played_at = doc.get("played_at")
         if not isinstance(played_at, datetime):
             continue  # a foreign document; the store logs those where it reads plays
-        hour = hour_of(played_at if played_at.tzinfo else played_at.replace(tzinfo=UTC))
+        played_at = played_at.astimezone(UTC) if played_at.tzinfo else played_at.replace(tzinfo=UTC)
+        hour = hour_of(played_at)
         if hour != current:
             if current is not None:
-                yield HourTotals(current, plays, listening_ms)
-            current, plays, listening_ms = hour, 0, 0
+                yield HourTotals(current, plays, listening_ms, frozenset(instants))
+            current, plays, listening_ms, instants = hour, 0, 0, set()
+        instants.add(played_at)
         duration = doc.get("durationMs")
         plays += 1
         # What MongoDB's $sum would add (totals_before and the sensors use $sum).
         listening_ms += int(duration) if isinstance(duration, int | float) else 0
     if current is not None:
-        yield HourTotals(current, plays, listening_ms)
+        yield HourTotals(current, plays, listening_ms, frozenset(instants))

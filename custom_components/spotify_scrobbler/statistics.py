@@ -5,10 +5,12 @@ Two statistics per account, ``spotify_scrobbler:<account>_plays`` and
 ``sum`` the running total since the first play), so the statistics-graph card can show
 listening over months and years. Hours without plays have no row.
 
-They are rebuilt from MongoDB, never counted up in memory: at setup from the last hour the
-recorder has (the whole history the first time), after every cycle that stored counted plays
-from the hour of the oldest of them, and on request (``async_refresh_statistics``, e.g. after
-a history import). Rebuilding is idempotent, so a play seen twice is never counted twice.
+Rows are rebuilt from MongoDB at setup (from the last hour the recorder has; the whole
+history the first time) and on request (``async_refresh_statistics``, e.g. after a history
+import). A cycle's new plays are added without asking MongoDB when they fall in the last
+written hour or later (the usual case: range queries are full scans on FerretDB); the last
+hour's play instants are kept so that a play the rebuild already counted is not counted
+twice. An older play (late arrival, outbox flush) triggers a rebuild from its hour.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pymongo.errors import PyMongoError
 
 from .const import DOMAIN
 from .hourly import HourTotals, hour_of, hourly_totals, totals_before
+from .models import Play
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
@@ -117,18 +120,50 @@ class ListeningStatistics:
 
     @callback
     def coordinator_updated(self) -> None:
-        """After a cycle: rebuild from the hour of the oldest counted play it stored."""
+        """After a cycle: count the counted plays it stored (once per cycle)."""
         data = self.entry.runtime_data.coordinator.data
         if data.cycle == self.seen_cycle:
             return
         self.seen_cycle = data.cycle
-        counted = [d.play.played_at for d in data.new_plays if not d.play.blacklisted]
+        counted = sorted(
+            (d.play for d in data.new_plays if not d.play.blacklisted),
+            key=lambda play: play.played_at,
+        )
         if counted:
             self.entry.async_create_background_task(
-                self.hass,
-                self.async_rebuild(min(counted)),
-                f"{DOMAIN} statistics {self.entry.title}",
+                self.hass, self._async_add(counted), f"{DOMAIN} statistics {self.entry.title}"
             )
+
+    async def _async_add(self, plays: list[Play]) -> None:
+        """Fold new plays (oldest first) into the last hour and later ones."""
+        async with self._lock:
+            last = self.last_hour
+            if last is None or hour_of(plays[0].played_at) < last.start:
+                await self._rebuild_locked(plays[0].played_at)
+                return
+            base = (self.sums[0] - last.plays, self.sums[1] - last.listening_ms)
+            hours: list[HourTotals] = []
+            for play in plays:
+                if play.played_at in last.instants:
+                    continue  # already counted by the rebuild that wrote this hour
+                hour = hour_of(play.played_at)
+                if hour != last.start:
+                    hours.append(last)
+                    last = HourTotals(hour, 0, 0)
+                last = HourTotals(
+                    hour,
+                    last.plays + 1,
+                    last.listening_ms + play.duration_ms,
+                    last.instants | {play.played_at},
+                )
+            if last is self.last_hour:
+                return
+
+            async def changed() -> AsyncIterator[HourTotals]:
+                for hour_totals in [*hours, last]:
+                    yield hour_totals
+
+            await self._write(changed(), base)
 
     async def async_start(self) -> None:
         """Continue from the recorder's last hour, or backfill the whole history."""

@@ -3,6 +3,7 @@
 import os
 import time
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from custom_components.spotify_scrobbler.const import (
     DOMAIN,
 )
 
+from .ferretdb_process import FerretDBProcess, launcher_path
 from .spotify_fake import Catalog, FakeSpotify
 
 MongoDb = AsyncDatabase[dict[str, Any]]
@@ -76,6 +78,20 @@ async def mongo_db(
 
 
 @pytest.fixture
+async def own_ferretdb(tmp_path: Path, socket_enabled: None) -> AsyncIterator[FerretDBProcess]:
+    """A running FerretDB of this test's own, which the test may kill and restart."""
+    binary = launcher_path()
+    if binary is None:
+        pytest.fail("FERRETDB_LAUNCHER is not set: run the tests through scripts/test")
+    server = FerretDBProcess(binary, tmp_path / "ferretdb")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.kill()
+
+
+@pytest.fixture
 def catalog() -> Catalog:
     """The standard deterministic catalogue."""
     return Catalog.generate(seed=7)
@@ -120,6 +136,7 @@ def make_entry(
     unique_id: str | None = None,
     options: dict[str, Any] | None = None,
     expires_in: float = 3600,
+    uri: str | None = None,
 ) -> MockConfigEntry:
     """A config entry as the config flow creates it, pointing at the fake and the test DB."""
     return MockConfigEntry(
@@ -136,7 +153,7 @@ def make_entry(
                 "expires_at": time.time() + expires_in,
                 "scope": "user-read-recently-played",
             },
-            CONF_URI: os.environ["MONGODB_URI"],
+            CONF_URI: uri or os.environ["MONGODB_URI"],
             CONF_DATABASE: mongo_db.name,
         },
         options={CONF_REQUEST_SPACING: 0, **(options or {})},

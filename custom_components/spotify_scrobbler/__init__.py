@@ -31,7 +31,7 @@ from .const import (
 from .coordinator import ScrobblerCoordinator
 from .outbox import Outbox
 from .pending import PendingPlays
-from .scrobbler import KnownMetadata, Scrobbler
+from .scrobbler import KnownMetadata, RecentPlays, Scrobbler
 from .services import async_setup_services
 from .spotify import (
     DEFAULT_SPACING,
@@ -121,8 +121,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]])
     known = KnownMetadata.empty()
 
-    def scrobbler_for(account: Account, pending: PendingPlays) -> Scrobbler:
-        return Scrobbler(client, store, account, known, pending)
+    def scrobbler_for(account: Account, pending: PendingPlays, recent: RecentPlays) -> Scrobbler:
+        return Scrobbler(client, store, account, known, pending, recent)
 
     coordinator = ScrobblerCoordinator(
         hass, entry, scrobbler_for, store, Outbox(hass, entry.entry_id)

@@ -29,7 +29,7 @@ from .repairs import (
     clear_issue,
     raise_issue,
 )
-from .scrobbler import Scrobbler
+from .scrobbler import RecentPlays, Scrobbler
 from .spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
 from .store import Account, ScrobbleStore
 
@@ -55,7 +55,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         self,
         hass: HomeAssistant,
         entry: SpotifyScrobblerConfigEntry,
-        scrobbler_factory: Callable[[Account, PendingPlays], Scrobbler],
+        scrobbler_factory: Callable[[Account, PendingPlays, RecentPlays], Scrobbler],
         store: ScrobbleStore,
         outbox: Outbox,
     ) -> None:
@@ -82,8 +82,8 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
     async def _async_setup(self) -> None:
         """Read the outbox, then connect to MongoDB (or start from the outbox's snapshot)."""
-        pending = PendingPlays()
-        snapshot = await self.outbox.async_load(pending, set(self._blacklist()))
+        pending, recent = PendingPlays(), RecentPlays()
+        snapshot = await self.outbox.async_load(pending, recent, set(self._blacklist()))
         try:
             account, data = await self._connect(ScrobblerData())
         except PyMongoError as err:
@@ -107,7 +107,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         else:
             self._connected = True
             data = replace(data, pending=pending.details())
-        self.scrobbler = self._scrobbler_factory(account, pending)
+        self.scrobbler = self._scrobbler_factory(account, pending, recent)
         self.data = data
         self.outbox.schedule_save(account, data)
 

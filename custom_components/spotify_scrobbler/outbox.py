@@ -20,6 +20,7 @@ from homeassistant.helpers.storage import Store
 from .const import DOMAIN
 from .models import ScrobblerData, details_from_json, details_to_json
 from .pending import PendingPlays
+from .scrobbler import RecentPlays
 from .store import Account
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,11 +50,15 @@ class Outbox:
         self._account: Account | None = None
         self._data: ScrobblerData | None = None
         self._pending: PendingPlays | None = None
+        self._recent: RecentPlays | None = None
 
-    async def async_load(self, pending: PendingPlays, blacklist: set[str]) -> Snapshot:
-        """Read the file into ``pending``; returns the last known account state."""
-        self._pending = pending
+    async def async_load(
+        self, pending: PendingPlays, recent: RecentPlays, blacklist: set[str]
+    ) -> Snapshot:
+        """Read the file into ``pending`` and ``recent``; returns the last known account state."""
+        self._pending, self._recent = pending, recent
         stored = await self._store.async_load() or {}
+        recent.restore(stored.get("recent"))
         skipped = pending.restore(stored.get("pending"), blacklist)
         if skipped:
             _LOGGER.warning("skipped %s unusable entries of the outbox file", skipped)
@@ -77,7 +82,8 @@ class Outbox:
 
     def _serialize(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "pending": self._pending.to_json() if self._pending is not None else None
+            "pending": self._pending.to_json() if self._pending is not None else None,
+            "recent": self._recent.to_json() if self._recent is not None else None,
         }
         if self._account is not None:
             out["account"] = {

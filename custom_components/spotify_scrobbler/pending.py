@@ -23,10 +23,10 @@ PENDING_LIMIT: Final = 2000
 class PendingPlays:
     """An ordered, bounded set of plays waiting for MongoDB, oldest first."""
 
-    def __init__(self, limit: int = PENDING_LIMIT) -> None:
-        """Hold at most ``limit`` plays."""
+    def __init__(self, limit: int | None = None) -> None:
+        """Hold at most ``limit`` plays (PENDING_LIMIT by default)."""
         self._items: dict[tuple[str, datetime], ParsedItem] = {}
-        self.limit = limit
+        self.limit = limit if limit is not None else PENDING_LIMIT
         # The oldest play refused because the outbox was full (None while nothing was refused).
         self.refused_since: datetime | None = None
         self.changed = False  # since the last persist

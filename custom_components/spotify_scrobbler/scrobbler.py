@@ -103,6 +103,28 @@ class RecentPlays:
         """Number of plays held."""
         return sum(len(times) for times in self._by_track.values())
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form kept in the outbox file (lets a restart without MongoDB know them)."""
+        return {
+            "complete_from": self.complete_from.isoformat() if self.complete_from else None,
+            "plays": [
+                [track_id, at.isoformat()]
+                for track_id, times in self._by_track.items()
+                for at in times
+            ],
+        }
+
+    def restore(self, stored: Any) -> None:
+        """Load the JSON form; anything unusable leaves the cache empty (MongoDB is asked)."""
+        self.forget()
+        try:
+            plays = [(str(t), as_utc(datetime.fromisoformat(at))) for t, at in stored["plays"]]
+            start = datetime.fromisoformat(stored["complete_from"])
+        except KeyError, TypeError, ValueError:
+            return
+        self.add_all(plays)
+        self.complete_from = as_utc(start)
+
 
 @dataclass(slots=True)
 class KnownMetadata:
@@ -128,13 +150,14 @@ class Scrobbler:
         account: Account,
         known: KnownMetadata | None = None,
         pending: PendingPlays | None = None,
+        recent: RecentPlays | None = None,
     ) -> None:
         """Bind the account to its Spotify client, the store and its outbox content."""
         self.client = client
         self.store = store
         self.account = account
         self.known = known or KnownMetadata.empty()
-        self.recent = RecentPlays()
+        self.recent = recent if recent is not None else RecentPlays()
         self.pending = pending if pending is not None else PendingPlays()
 
     async def run_cycle(
@@ -151,9 +174,9 @@ class Scrobbler:
         except BaseException:
             self.recent.forget()
             raise
-        if result.storage_error is not None:
-            self.recent.forget()
-        elif self.account.last_timestamp > 0:
+        # A failed write keeps the cache: what it knows is still stored, and a play written
+        # before the failure is refused by the unique index when it is attempted again.
+        if result.storage_error is None and self.account.last_timestamp > 0:
             last = from_unix_ms(self.account.last_timestamp)
             self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
         return result

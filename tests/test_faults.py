@@ -243,13 +243,25 @@ async def test_revoked_access_token_mid_cycle_starts_reauth(
     catalog: Catalog,
     mongo_db: MongoDb,
 ) -> None:
-    """A 401 from the Web API with a token HA believes valid: reauth."""
+    """A 401 from the Web API with a token HA believes valid: reauth, started once.
+
+    Polling stops until the user re-authorizes: no request every cycle, no second flow.
+    """
+    first = play_recently(fake_spotify, catalog, [(0, 20.0)])
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.LOADED
     fake_spotify.expire_access_tokens()
+    play_recently(fake_spotify, catalog, [(1, 5.0)])
     await tick(hass)
     flows = hass.config_entries.flow.async_progress()
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
+
+    fake_spotify.reset_log()
+    for _ in range(3):
+        await tick(hass)
+    assert fake_spotify.requests == []
+    assert len(hass.config_entries.flow.async_progress()) == 1
+    assert await stored_plays(mongo_db) == expected(first)
 
 
 async def test_token_refresh_keeps_scrobbling(

@@ -447,15 +447,25 @@ async def test_token_refresh_failures(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
     fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
     status: int,
     state: str,
 ) -> None:
     """A 5xx from the token endpoint is transient (next cycle); a 4xx means re-authorize."""
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/api/token", status=status, body={"error": "server_error"})
     entry = await setup_entry(expires_in=-60)
     assert entry.state.value == state
     reauths = [f for f in hass.config_entries.flow.async_progress() if f["context"]["source"]]
     assert bool(reauths) is (status == 400)
+    if status >= 500:
+        assert sensor_state(hass, fake_spotify, "status") == "spotify_unavailable"
+        await tick(hass)
+        assert sensor_state(hass, fake_spotify, "status") == "ok"
+        assert await stored_plays(mongo_db) == expected(plays)
+    else:
+        assert await stored_plays(mongo_db) == []
 
 
 async def test_oversized_page_is_refused(

@@ -3,9 +3,9 @@
 import os
 import time
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest

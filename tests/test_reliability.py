@@ -286,7 +286,7 @@ PAYLOAD_FAULTS = [
     (_set("track.id", "not an id!"), False),
     (_set("track.type", "episode"), False),
     (_set("track.type", None), False),
-    (_set("track.is_local", True), False),
+    (_set("track.is_local", value=True), False),
     (_set("track.name", None), True),
     (_set("track.duration_ms", None), True),
     (_set("track.duration_ms", "215000"), True),

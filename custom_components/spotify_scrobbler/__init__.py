@@ -122,7 +122,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     known = KnownMetadata.empty()
 
     def scrobbler_for(account: Account, pending: PendingPlays, recent: RecentPlays) -> Scrobbler:
-        return Scrobbler(client, store, account, known, pending, recent)
+        return Scrobbler(client, store, account, known, pending=pending, recent=recent)
 
     coordinator = ScrobblerCoordinator(
         hass, entry, scrobbler_for, store, Outbox(hass, entry.entry_id)

@@ -149,6 +149,7 @@ class Scrobbler:
         store: ScrobbleStore,
         account: Account,
         known: KnownMetadata | None = None,
+        *,
         pending: PendingPlays | None = None,
         recent: RecentPlays | None = None,
     ) -> None:

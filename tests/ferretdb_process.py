@@ -17,11 +17,21 @@ def free_port() -> int:
 class FerretDBProcess:
     """One embedded-FerretDB server on a fixed port and data directory."""
 
-    def __init__(self, binary: str, data_dir: Path, *extra_args: str) -> None:
-        """Configure (not start) the server; restarts keep the port and the data."""
+    def __init__(
+        self, binary: str, data_dir: Path, *extra_args: str, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        """Configure (not start) the server; restarts keep the ports and the data.
+
+        ``tls`` (certificate, key) adds a TLS listener on ``tls_port`` next to the plain one.
+        """
         self.binary = binary
         self.data_dir = data_dir
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        if tls:
+            cert, key = tls
+            tls_args = ("-tls-listen", f"127.0.0.1:{self.tls_port}", "-tls-cert", str(cert))
+            extra_args = (*extra_args, *tls_args, "-tls-key", str(key))
         self.extra_args = extra_args
         self._process: asyncio.subprocess.Process | None = None
 
@@ -31,7 +41,7 @@ class FerretDBProcess:
         return f"mongodb://127.0.0.1:{self.port}/?serverSelectionTimeoutMS=1500"
 
     async def start(self) -> None:
-        """Start and wait until the port accepts connections."""
+        """Start and wait until the ports accept connections."""
         self._process = await asyncio.create_subprocess_exec(
             self.binary,
             "-listen",
@@ -42,13 +52,11 @@ class FerretDBProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
+        ports = [port for port in (self.port, self.tls_port) if port is not None]
         for _ in range(200):
             if self._process.returncode is not None:
                 raise RuntimeError(f"FerretDB exited with {self._process.returncode}")
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                await writer.wait_closed()
+            if all([await _accepts(port) for port in ports]):
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("FerretDB did not start listening within 10 s")
@@ -59,6 +67,16 @@ class FerretDBProcess:
             self._process.kill()
             await self._process.wait()
         self._process = None
+
+
+async def _accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    with contextlib.suppress(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await writer.wait_closed()
+        return True
+    return False
 
 
 def launcher_path() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,6 +20,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from .const import (
     CONF_DATABASE,
@@ -29,6 +31,7 @@ from .const import (
     SPOTIFY_API_BASE,
 )
 from .coordinator import ScrobblerCoordinator
+from .mongo_uri import SRV_SCHEME, seedlist_uri
 from .outbox import Outbox
 from .pending import PendingPlays
 from .scrobbler import KnownMetadata, RecentPlays, Scrobbler
@@ -78,7 +81,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 def build_mongo_client(uri: str) -> AsyncMongoClient[Document]:
-    """A client with short timeouts; call it in the executor (TLS loads certificates)."""
+    """A client with short timeouts; call it in the executor (TLS certificates, SRV lookups)."""
+    if uri.startswith(SRV_SCHEME):
+        # Unresolvable now: the client looks the records up itself at first use, as before.
+        with contextlib.suppress(PyMongoError):
+            uri = seedlist_uri(uri, MONGO_TIMEOUT_MS / 1000)
     return AsyncMongoClient(
         uri,
         serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
@@ -141,7 +148,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     async def close_on_stop(_: Event) -> None:
         await mongo_client.close()
 
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
+    # Not listen_once: its remover logs an error when the entry is unloaded after the stop.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -1,0 +1,49 @@
+"""mongodb+srv:// URIs resolved in the executor.
+
+pymongo's AsyncMongoClient looks up SRV/TXT records at its first operation, on the event loop,
+and rebuilds its TLS context there (certificate files read inside the loop: a blocking call).
+Resolving them with the blocking resolver in the executor and giving the client the resulting
+seed list avoids both. The price is SRV polling, which only matters for sharded clusters: the
+records are read again at every setup (reload, restart).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from pymongo.uri_parser import parse_uri
+
+SRV_SCHEME = "mongodb+srv://"
+# Options a TXT record may carry (MongoDB's "Initial DNS Seedlist Discovery" specification).
+TXT_OPTIONS = ("authSource", "replicaSet", "loadBalanced")
+# Meaningless, and refused, without SRV.
+SRV_ONLY_OPTIONS = {"srvservicename", "srvmaxhosts"}
+
+
+def seedlist_uri(uri: str, timeout: float) -> str:
+    """The mongodb:// URI an SRV URI stands for today; blocking (DNS), call it in the executor.
+
+    Raises pymongo's ConfigurationError/InvalidURI like parse_uri when it cannot be resolved.
+    """
+    parsed = parse_uri(uri, connect_timeout=timeout)
+    rest = uri[len(SRV_SCHEME) :]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo = netloc.rpartition("@")[0]
+    path, _, query = tail.lstrip("/").partition("?")
+    params = [p for p in query.replace(";", "&").split("&") if p]
+    params = [p for p in params if p.split("=")[0].lower() not in SRV_ONLY_OPTIONS]
+    given = {p.split("=")[0].lower() for p in params}
+    options = parsed["options"]
+    for name in TXT_OPTIONS:
+        if name.lower() not in given and name in options:
+            value = options[name]
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            params.append(f"{name}={quote(text, safe='')}")
+    if not given & {"tls", "ssl"}:
+        params.append("tls=true")  # implied by mongodb+srv://
+    hosts = ",".join(
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in parsed["nodelist"]
+    )
+    credentials = f"{userinfo}@" if userinfo else ""
+    return f"mongodb://{credentials}{hosts}/{path}?{'&'.join(params)}"

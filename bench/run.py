@@ -35,6 +35,13 @@ from bench.engine import (
     ScrobbleStore,
     SpotifyClient,
 )
+from bench.import_bench import (
+    ImportBench,
+    import_lines,
+    import_rows,
+    import_summary,
+    run_import_bench,
+)
 from bench.loopblock import LoopBlockMeter, Slice
 from bench.mongo import (
     Command,
@@ -684,6 +691,15 @@ async def main(args: argparse.Namespace) -> Json:
     async with aiohttp.ClientSession() as http:
         env = Env(args, log, mongo, http, catalog, day)
         try:
+            import_result: ImportBench | None = None
+            if args.import_plays:
+                progress(f"history import: {args.import_plays} plays, twice, then enrichment")
+                import_result = await run_import_bench(
+                    env.database("import"), log, http, args.import_plays
+                )
+                progress(f"  {import_result.first.seconds:.1f} s")
+            if args.only_import:
+                return only_import_report(import_result)
             progress(f"day simulation, our engine ({len(poll_times(day))} polls)")
             ours_day = await day_ours(env)
             progress(f"  {ours_day.wall_s:.1f} s")
@@ -717,10 +733,22 @@ async def main(args: argparse.Namespace) -> Json:
         seed_crash=seed_crash,
         fifty=(ours_fifty, ours_fifty_idle, seed_fifty, seed_fifty_idle),
         timed_result=timed_result,
+        import_result=import_result,
     )
 
 
-def report(  # noqa: C901, PLR0915 -- a report, top to bottom
+def only_import_report(result: ImportBench | None) -> Json:
+    """--only-import: the import's rows and details."""
+    if result is None:
+        raise SystemExit("--only-import needs --import-plays > 0")
+    rows = [(m, o, s, t, verdict(ok)) for m, o, s, t, ok in import_rows(result)]
+    print_table(rows)
+    for line in import_lines(result):
+        print(line)
+    return import_summary(result)
+
+
+def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
     args: argparse.Namespace,
     *,
     day: ListeningDay,
@@ -729,6 +757,7 @@ def report(  # noqa: C901, PLR0915 -- a report, top to bottom
     seed_crash: DayResult | None,
     fifty: tuple[CycleCount, CycleCount, CycleCount, CycleCount],
     timed_result: TimedResult | None,
+    import_result: ImportBench | None = None,
 ) -> Json:
     """Print the table and the details; return the JSON summary."""
     ours_fifty, ours_fifty_idle, seed_fifty, seed_fifty_idle = fifty
@@ -869,6 +898,13 @@ def report(  # noqa: C901, PLR0915 -- a report, top to bottom
         )
     )
     targets["day_stored_plays_exact"] = rows[-1][4]
+    if import_result is not None:
+        summary |= import_summary(import_result)
+        import_table = [(m, o, s, t, verdict(ok)) for m, o, s, t, ok in import_rows(import_result)]
+        rows += import_table
+        targets["import_under_60_s"] = import_table[0][4]
+        targets["reimport_added_plays"] = import_table[1][4]
+        targets["import_stored_plays_exact"] = import_table[2][4]
     summary["targets"] = targets
 
     print()
@@ -976,6 +1012,10 @@ def report(  # noqa: C901, PLR0915 -- a report, top to bottom
                     f"{c.name} {c.target} {c.duration_ms or 0:.1f} ms" for c in run.commands
                 )
             )
+    if import_result is not None:
+        print()
+        for line in import_lines(import_result):
+            print(line)
     del args
     return summary
 
@@ -996,6 +1036,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="one more seed day (~1 min): a local file aborts the cycle, as in the seed's code",
     )
+    parser.add_argument(
+        "--import-plays",
+        type=int,
+        default=100_000,
+        help="music plays of the generated extended streaming history (0: skip the import)",
+    )
+    parser.add_argument("--only-import", action="store_true", help="run the import part only")
     parser.add_argument("--keep-databases", action="store_true")
     return parser.parse_args(argv)
 

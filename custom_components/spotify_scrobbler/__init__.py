@@ -31,6 +31,7 @@ from .const import (
     SPOTIFY_API_BASE,
 )
 from .coordinator import ScrobblerCoordinator
+from .import_manager import HistoryImportManager
 from .mongo_uri import SRV_SCHEME, seedlist_uri
 from .outbox import Outbox
 from .pending import PendingPlays
@@ -68,6 +69,7 @@ class ScrobblerRuntimeData:
 
     coordinator: ScrobblerCoordinator
     mongo_client: AsyncMongoClient[Document]
+    importer: HistoryImportManager
 
 
 type SpotifyScrobblerConfigEntry = ConfigEntry[ScrobblerRuntimeData]
@@ -139,18 +141,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     except BaseException:
         await mongo_client.close()
         raise
-    entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client)
+    importer = HistoryImportManager(hass, entry, coordinator, client, shared.gate)
+    entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client, importer)
     # A coordinator only polls while someone listens; scrobbling must go on even when
     # every entity is disabled, so the entry itself listens.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
     entry.async_on_unload(async_setup_statistics(hass, entry))
 
     async def close_on_stop(_: Event) -> None:
+        await importer.async_stop()
         await mongo_client.close()
 
     # Not listen_once: its remover logs an error when the entry is unloaded after the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await importer.async_setup()  # continues an unfinished history import
     return True
 
 
@@ -163,5 +168,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigE
     """Stop scrobbling and close the MongoDB client."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        await entry.runtime_data.importer.async_stop()
         await entry.runtime_data.mongo_client.close()
     return unloaded

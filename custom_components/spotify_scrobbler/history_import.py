@@ -23,11 +23,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bson import ObjectId
-from pymongo import ASCENDING, UpdateMany, UpdateOne
+from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from .payload import SPOTIFY_ID, artist_document, parse_item
@@ -50,6 +50,7 @@ INSERT_BATCH: Final = 5_000  # plays per insert_many
 MIN_MS_PLAYED: Final = 30_000  # shorter plays are skips (Your Spotify's and Maloja's rule)
 TRACK_URI_PREFIX: Final = "spotify:track:"
 PENDING_COLLECTION: Final = "scrobbler_import_pending"
+STAGING_COLLECTION: Final = "scrobbler_import_staging"
 
 # Why an entry was not imported, in the order the checks run.
 SKIP_REASONS: Final = ("malformed", "podcast", "audiobook", "no_track_id", "too_short")
@@ -65,7 +66,12 @@ _AUDIOBOOK_FIELDS: Final = (
 # the gate's spacing, so a live cycle never waits more than one request behind enrichment.
 ENRICH_INTERVAL: Final = 3.0
 ENRICH_RETRY_DELAY: Final = 60.0  # after a Spotify or MongoDB failure
-ENRICH_BATCH: Final = 50  # pending tracks read per step (Spotify's /tracks?ids= limit)
+ENRICH_BATCH: Final = 200  # pending tracks read per step
+BATCH_TRACKS: Final = 50  # Spotify's /tracks?ids= limit (apps with extended quota)
+# Resolved tracks are written to their plays in one pass over the account's plays that
+# lack ids (FerretDB scans the collection for any update not by _id).
+ENRICH_FLUSH_TRACKS: Final = 500
+RECENT_DAYS: Final = timedelta(days=1)  # the live loop may be writing plays this recent
 _PLACEHOLDER_PLAYED_AT: Final = "1970-01-01T00:00:00Z"
 
 
@@ -313,7 +319,15 @@ class _TrackInfo:
 
 
 class HistoryImporter:
-    """Stores export entries of one account, segment by segment."""
+    """Stores export entries of one account, segment by segment.
+
+    ``prepare`` reads, once per run, which days already hold plays of the account and
+    which tracks are stored: a segment then asks MongoDB about stored plays only when some
+    of its plays can have one within ±30 s (an occupied day, an earlier segment's range,
+    or the last day, where the live loop may be writing right now). A first import into an
+    account with only recent live plays needs no range query at all; a re-import one per
+    segment.
+    """
 
     def __init__(
         self,
@@ -328,10 +342,48 @@ class HistoryImporter:
         self.blacklist = set(blacklist)
         self.insert_batch = INSERT_BATCH if insert_batch is None else insert_batch
         self.pending = store.db[PENDING_COLLECTION]
+        self.range_queries = 0
+        self._occupied_days: set[int] = set()
+        self._live_from = datetime.max.replace(tzinfo=UTC)
+        self._inserted_ranges: list[tuple[datetime, datetime]] = []
+        self._tracks: dict[str, _TrackInfo | None] = {}  # None: stored as a stub only
 
     async def ensure_indexes(self) -> None:
         """The pending-enrichment collection's index (the play indexes are the store's)."""
         await self.pending.create_index([("owner", ASCENDING), ("id", ASCENDING)], unique=True)
+
+    async def prepare(self, now: datetime) -> None:
+        """Read the occupied days and the stored tracks (two scans, small results)."""
+        self._live_from = now - RECENT_DAYS
+        self._inserted_ranges.clear()
+        days: set[int] = set()
+        cursor = self.store.infos.find(
+            {"owner": self.owner}, {"_id": 0, "played_at": 1}, batch_size=10_000
+        )
+        async for doc in cursor:
+            played_at = doc.get("played_at")
+            if isinstance(played_at, datetime):
+                days.add(_as_utc(played_at).toordinal())
+        self._occupied_days = days
+        tracks: dict[str, _TrackInfo | None] = {}
+        cursor = self.store.tracks.find(
+            {},
+            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
+            batch_size=10_000,
+        )
+        async for doc in cursor:
+            if isinstance(doc.get("id"), str):
+                tracks[doc["id"]] = _info_of(doc)
+        self._tracks = tracks
+
+    def _may_be_stored(self, play: ExportPlay) -> bool:
+        """Whether a stored play can be within ±30 s of ``play`` (False is certain)."""
+        start, end = play.played_at - DUPLICATE_WINDOW, play.played_at + DUPLICATE_WINDOW
+        if end >= self._live_from:
+            return True
+        if start.toordinal() in self._occupied_days or end.toordinal() in self._occupied_days:
+            return True
+        return any(start <= last and end >= first for first, last in self._inserted_ranges)
 
     async def import_entries(self, entries: Sequence[Any]) -> SegmentResult:
         """Classify, de-duplicate and store one segment's entries (idempotent)."""
@@ -359,9 +411,12 @@ class HistoryImporter:
             last_kept[play.track_id] = play.played_at
             unique.append(play)
 
-        stored = await self._stored_between(
-            unique[0].played_at - DUPLICATE_WINDOW, unique[-1].played_at + DUPLICATE_WINDOW
-        )
+        checked = [play for play in unique if self._may_be_stored(play)]
+        stored: dict[str, list[datetime]] = {}
+        if checked:
+            stored = await self._stored_between(
+                checked[0].played_at - DUPLICATE_WINDOW, checked[-1].played_at + DUPLICATE_WINDOW
+            )
         new = [play for play in unique if not _has_near(stored, play)]
         counts.duplicates += len(unique) - len(new)
         if not new:
@@ -373,10 +428,12 @@ class HistoryImporter:
         counts.duplicates += len(new) - len(inserted)
         if not inserted:
             return SegmentResult(counts)
+        self._inserted_ranges.append((inserted[0].played_at, inserted[-1].played_at))
         return SegmentResult(counts, inserted[0].played_at, inserted[-1].played_at)
 
     async def _stored_between(self, start: datetime, end: datetime) -> dict[str, list[datetime]]:
         """Stored plays of the range by track, sorted: the segment's ONE range query."""
+        self.range_queries += 1
         stored: dict[str, list[datetime]] = {}
         cursor = self.store.infos.find(
             {"owner": self.owner, "played_at": {"$gte": start, "$lte": end}},
@@ -400,28 +457,13 @@ class HistoryImporter:
         names: dict[str, ExportPlay] = {}
         for play in plays:
             names.setdefault(play.track_id, play)
-        known: dict[str, _TrackInfo] = {}
-        stubs: set[str] = set()
-        cursor = self.store.tracks.find(
-            {"id": {"$in": list(names)}},
-            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
-        )
-        async for doc in cursor:
-            if "scrobbler_stub" in doc or not isinstance(doc.get("album"), str):
-                stubs.add(doc["id"])
-                continue
-            artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
-            if artists:
-                known[doc["id"]] = _TrackInfo(doc["album"], artists)
-            else:
-                stubs.add(doc["id"])
-        missing = [
-            track_id for track_id in names if track_id not in known and track_id not in stubs
-        ]
+        known = {i: info for i in names if (info := self._tracks.get(i)) is not None}
+        missing = [track_id for track_id in names if track_id not in self._tracks]
         if missing:
             await _insert_ignoring_duplicates(
                 self.store.tracks, [_stub_track(names[track_id]) for track_id in missing]
             )
+            self._tracks.update(dict.fromkeys(missing))
         pending = [track_id for track_id in names if track_id not in known]
         if pending:
             await _insert_ignoring_duplicates(
@@ -461,6 +503,14 @@ class HistoryImporter:
         if info is not None and info.artist_ids[0] in self.blacklist:
             doc["blacklistedBy"] = "artist"
         return doc
+
+
+def _info_of(doc: Document) -> _TrackInfo | None:
+    """Album and artist ids of a stored full track; None for a stub or an incomplete one."""
+    artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
+    if "scrobbler_stub" in doc or not isinstance(doc.get("album"), str) or not artists:
+        return None
+    return _TrackInfo(doc["album"], artists)
 
 
 def _has_near(stored: dict[str, list[datetime]], play: ExportPlay) -> bool:
@@ -511,8 +561,10 @@ class MetadataEnricher:
     """Fills album and artist ids of imported plays from Spotify, a few requests a minute.
 
     Work comes from the ``scrobbler_import_pending`` collection (one document per account
-    and track), so it survives restarts and never needs a scan of the plays. Tracks whose
-    full document is already stored cost no request.
+    and track), so it survives restarts. Tracks whose full document is already stored cost
+    no request. Resolved tracks are written to the plays in batches (``flush``): one pass
+    over the account's plays without ids, updated by ``_id``, per ENRICH_FLUSH_TRACKS
+    tracks, because FerretDB scans the whole collection for an update by track id.
     """
 
     def __init__(
@@ -534,6 +586,7 @@ class MetadataEnricher:
         self.store = store
         self.owner = owner
         self.pending = store.db[PENDING_COLLECTION]
+        self.staging = store.db[STAGING_COLLECTION]
         self._blacklist = blacklist
         self.interval = ENRICH_INTERVAL if interval is None else interval
         self.retry_delay = ENRICH_RETRY_DELAY if retry_delay is None else retry_delay
@@ -545,6 +598,8 @@ class MetadataEnricher:
         self.unknown_tracks = 0  # Spotify does not know them (404): ids stay null
         self.remaining: int | None = None
         self.on_progress: Callable[[], None] = lambda: None
+        self._resolved: dict[str, _TrackInfo] = {}  # not yet written to the plays
+        self._unknown: set[str] = set()
 
     async def run(self) -> None:
         """Work until nothing is pending; failures wait and retry, re-authorization stops."""
@@ -567,48 +622,102 @@ class MetadataEnricher:
         return self.remaining
 
     async def step(self) -> bool:
-        """Enrich the next pending tracks; False when there were none."""
-        ids = [
-            doc["id"]
-            async for doc in self.pending.find({"owner": self.owner}, {"_id": 0, "id": 1}).limit(
-                ENRICH_BATCH
-            )
-            if isinstance(doc.get("id"), str)
-        ]
+        """Resolve the next pending tracks (flushing when enough are); False when done."""
+        await self._finish_staged()  # a flush interrupted by a crash or an unload
+        query: Document = {"owner": self.owner}
+        if self._resolved or self._unknown:
+            query["id"] = {"$nin": [*self._resolved, *self._unknown]}
+        cursor = self.pending.find(query, {"_id": 0, "id": 1}).limit(ENRICH_BATCH)
+        ids = [doc["id"] async for doc in cursor if isinstance(doc.get("id"), str)]
         if not ids:
+            if self._resolved or self._unknown:
+                await self.flush()
+                return True
             self.remaining = 0
             self.on_progress()
             return False
-        infos = await self._stored_infos(ids)
-        unresolved = [track_id for track_id in ids if track_id not in infos]
-        unknown: list[str] = []
-        if unresolved:
-            # One id at a time unless the batch endpoint is known to work: a refused batch
-            # call must not turn into a burst of single lookups beyond the budget.
-            chunk = unresolved if self.client.batch_support.allowed else unresolved[:1]
+        self._resolved.update(await self._stored_infos(ids))
+        unresolved = [track_id for track_id in ids if track_id not in self._resolved]
+        # One id per request unless the batch endpoint is known to work: a refused batch
+        # call must not turn into a burst of single lookups beyond the budget.
+        size = BATCH_TRACKS if self.client.batch_support.allowed else 1
+        while unresolved:
+            chunk, unresolved = unresolved[:size], unresolved[size:]
             fetched = await self._fetch_tracks(chunk)
-            infos.update(fetched)
-            unknown = [track_id for track_id in chunk if track_id not in fetched]
-        done = [track_id for track_id in ids if track_id in infos] + unknown
-        await self._fill_plays(infos)
-        await self.pending.delete_many({"owner": self.owner, "id": {"$in": done}})
-        self.tracks_done += len(infos)
-        self.unknown_tracks += len(unknown)
-        if self.remaining is not None:
-            self.remaining = max(0, self.remaining - len(done))
+            self._resolved.update(fetched)
+            self._unknown.update(track_id for track_id in chunk if track_id not in fetched)
+            if self.client.batch_support.allowed:
+                size = BATCH_TRACKS
+            self.on_progress()
+        if len(self._resolved) + len(self._unknown) >= ENRICH_FLUSH_TRACKS:
+            await self.flush()
         self.on_progress()
         return True
+
+    async def flush(self) -> None:
+        """Write the resolved tracks' ids to their plays, then drop them from the queue.
+
+        FerretDB scans the whole collection for every update, even by _id, so the plays
+        are replaced instead: copied (with their ids) to a staging collection, deleted,
+        and inserted again from it. A flush interrupted anywhere is completed from the
+        staging collection by the next step; nothing is lost.
+        """
+        blacklist = set(self._blacklist())
+        if self._resolved:
+            track_ids = list(self._resolved)
+            match = {"owner": self.owner, "primaryArtistId": None, "id": {"$in": track_ids}}
+            replaced: list[Document] = []
+            async for doc in self.store.infos.find(match, batch_size=10_000):
+                info = self._resolved.get(doc.get("id"))  # type: ignore[arg-type]
+                if info is None:
+                    continue
+                doc.update(
+                    albumId=info.album_id,
+                    primaryArtistId=info.artist_ids[0],
+                    artistIds=list(info.artist_ids),
+                )
+                if info.artist_ids[0] in blacklist:
+                    doc["blacklistedBy"] = "artist"
+                replaced.append(doc)
+            if replaced:
+                await _insert_ignoring_duplicates(self.staging, replaced)
+                await self.store.infos.delete_many(match)
+                await self._finish_staged()
+        done = [*self._resolved, *self._unknown]
+        for start in range(0, len(done), ENRICH_FLUSH_TRACKS):
+            chunk = done[start : start + ENRICH_FLUSH_TRACKS]
+            await self.pending.delete_many({"owner": self.owner, "id": {"$in": chunk}})
+        self.tracks_done += len(self._resolved)
+        self.unknown_tracks += len(self._unknown)
+        if self.remaining is not None:
+            self.remaining = max(0, self.remaining - len(done))
+        self._resolved.clear()
+        self._unknown.clear()
+
+    async def _finish_staged(self) -> None:
+        """Put staged plays (back) into infos; already there = duplicate key, ignored."""
+        batch: list[Document] = []
+        found = False
+        async for doc in self.staging.find({"owner": self.owner}, batch_size=INSERT_BATCH):
+            found = True
+            batch.append(doc)
+            if len(batch) >= INSERT_BATCH:
+                await _insert_ignoring_duplicates(self.store.infos, batch)
+                batch = []
+        if batch:
+            await _insert_ignoring_duplicates(self.store.infos, batch)
+        if found:
+            await self.staging.delete_many({"owner": self.owner})
 
     async def _stored_infos(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
         found: dict[str, _TrackInfo] = {}
         cursor = self.store.tracks.find(
-            {"id": {"$in": list(ids)}, "scrobbler_stub": {"$exists": False}},
-            {"_id": 0, "id": 1, "album": 1, "artists": 1},
+            {"id": {"$in": list(ids)}},
+            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
         )
         async for doc in cursor:
-            artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
-            if isinstance(doc.get("album"), str) and artists:
-                found[doc["id"]] = _TrackInfo(doc["album"], artists)
+            if (info := _info_of(doc)) is not None:
+                found[doc["id"]] = info
         return found
 
     async def _turn(self) -> None:
@@ -628,8 +737,26 @@ class MetadataEnricher:
             self._last_request = self._clock()
             self.requests += self.client.requests_made - before
 
+    async def _fetch_artists(
+        self, stubs: dict[str, Document]
+    ) -> tuple[set[str], dict[str, Document]]:
+        """(artists stored in full already, full artists fetched now): one request each."""
+        enriched = await self.store.enriched_artist_ids(stubs)
+        artists: dict[str, Document] = {}
+        for artist_id in stubs:
+            if artist_id not in enriched:
+                for obj in await self._lookup("artists", [artist_id]):
+                    if obj.get("id") == artist_id:
+                        artists[artist_id] = artist_document(obj)
+        return enriched, artists
+
     async def _fetch_tracks(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
-        """Full tracks from Spotify, stored with their albums and (enriched) artists."""
+        """Full tracks from Spotify, stored with their albums and (enriched) artists.
+
+        Written with inserts and deletes only (FerretDB scans the collection per update):
+        new documents are inserted, stubs (the import's tracks, artists without genres)
+        are deleted and inserted in full.
+        """
         objects = await self._lookup("tracks", ids)
         blacklist = set(self._blacklist())
         tracks: list[Document] = []
@@ -646,63 +773,20 @@ class MetadataEnricher:
             for artist in parsed.artists:
                 stubs.setdefault(artist["id"], artist)
             infos[parsed.play.track_id] = _TrackInfo(parsed.play.album_id, parsed.play.artist_ids)
-        enriched = await self.store.enriched_artist_ids(stubs)
-        artists: list[Document] = []
-        for artist_id in stubs:
-            if artist_id in enriched:
-                continue
-            found = await self._lookup("artists", [artist_id])
-            artists.extend(artist_document(obj) for obj in found if obj.get("id") == artist_id)
-        fetched_artists = {doc["id"] for doc in artists}
-        await _upsert(self.store.albums, albums, overwrite=False)
-        await _upsert(
-            self.store.artists,
-            [doc for i, doc in stubs.items() if i not in enriched and i not in fetched_artists],
-            overwrite=False,
-        )
-        await _upsert(self.store.artists, artists, overwrite=True)
-        # The full track replaces the import's stub (the stub marker goes).
-        await _upsert(self.store.tracks, tracks, overwrite=True, unset=("scrobbler_stub",))
-        return infos
-
-    async def _fill_plays(self, infos: dict[str, _TrackInfo]) -> None:
-        """Album and artist ids on this account's imported plays of these tracks."""
-        if not infos:
-            return
-        blacklist = set(self._blacklist())
-        requests = []
-        for track_id, info in infos.items():
-            values: Document = {
-                "albumId": info.album_id,
-                "primaryArtistId": info.artist_ids[0],
-                "artistIds": list(info.artist_ids),
-            }
-            if info.artist_ids[0] in blacklist:
-                values["blacklistedBy"] = "artist"
-            requests.append(
-                UpdateMany(
-                    {"owner": self.owner, "id": track_id, "primaryArtistId": None},
-                    {"$set": values},
-                )
+        enriched, artists = await self._fetch_artists(stubs)
+        await _insert_ignoring_duplicates(self.store.albums, albums)
+        if artists:
+            await self.store.artists.delete_many(
+                {"id": {"$in": list(artists)}, "genres": {"$exists": False}}
             )
-        await self.store.infos.bulk_write(requests, ordered=False)
-
-
-async def _upsert(
-    collection: Any, docs: Sequence[Document], *, overwrite: bool, unset: Sequence[str] = ()
-) -> None:
-    if not docs:
-        return
-    requests: list[UpdateOne] = []
-    for doc in docs:
-        fields = {key: value for key, value in doc.items() if key not in {"_id", "id"}}
-        update: Document = {"$set" if overwrite else "$setOnInsert": fields}
-        if unset:
-            update["$unset"] = dict.fromkeys(unset, "")
-        requests.append(UpdateOne({"id": doc["id"]}, update, upsert=True))
-    try:
-        await collection.bulk_write(requests, ordered=False)
-    except BulkWriteError as err:
-        # Another writer inserted the same id first: the retry just matches it.
-        failed = _duplicate_indexes(err)
-        await collection.bulk_write([requests[i] for i in sorted(failed)], ordered=False)
+        await _insert_ignoring_duplicates(
+            self.store.artists,
+            list(artists.values())
+            + [doc for i, doc in stubs.items() if i not in enriched and i not in artists],
+        )
+        if tracks:
+            await self.store.tracks.delete_many(
+                {"id": {"$in": [doc["id"] for doc in tracks]}, "scrobbler_stub": {"$exists": True}}
+            )
+            await _insert_ignoring_duplicates(self.store.tracks, tracks)
+        return infos

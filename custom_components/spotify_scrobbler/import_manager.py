@@ -169,16 +169,21 @@ class HistoryImportManager:
     async def async_stop(self) -> None:
         """Cancel the tasks (before the MongoDB client closes); progress stays saved."""
         for task in (self._import_task, self._enrich_task):
-            if task is not None and not task.done():
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    if (current := asyncio.current_task()) and current.cancelling():
-                        raise
-                except Exception:  # noqa: BLE001 -- stopping; the task logged already
-                    _LOGGER.debug("import task ended with an error while stopping")
+            await self._cancel(task)
         self._import_task = self._enrich_task = None
+
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None] | None) -> None:
+        if task is None or task.done():
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if (current := asyncio.current_task()) and current.cancelling():
+                raise
+        except Exception:  # noqa: BLE001 -- stopping; the task logged already
+            _LOGGER.debug("import task ended with an error while stopping")
 
     async def async_start(self, path: str) -> None:
         """Validate ``path`` and start importing it in the background (the action)."""
@@ -227,6 +232,9 @@ class HistoryImportManager:
             self.progress = {**previous, "state": STATE_RUNNING, "error": None}
         persistent_notification.async_dismiss(self.hass, self._notification_id)
         await self._store.async_save(self.progress)
+        # Enrichment replaces plays without ids; it must not run beside an import that
+        # inserts such plays. It starts again once the import is done.
+        await self._cancel(self._enrich_task)
         self._start_import()
 
     # ------------------------------------------------------------------ import
@@ -284,6 +292,7 @@ class HistoryImportManager:
         assert account is not None  # a set-up entry has its account  # noqa: S101
         importer = HistoryImporter(self.coordinator.store, account.owner, self._blacklist())
         await self._retrying(importer.ensure_indexes)
+        await self._retrying(partial(importer.prepare, dt_util.utcnow()))
         return importer
 
     async def _retrying[T](self, attempt: Callable[[], Awaitable[T]]) -> T:

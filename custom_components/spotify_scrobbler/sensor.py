@@ -19,6 +19,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import SpotifyScrobblerConfigEntry
 from .coordinator import ScrobblerCoordinator
 from .entity import ScrobblerEntity
+from .import_sensor import ImportProgressSensor
 from .models import ScrobblerData, ScrobblerStatus
 
 PARALLEL_UPDATES = 0  # entities only read coordinator data
@@ -82,6 +83,7 @@ async def async_setup_entry(
     async_add_entities(
         [LastScrobbledSensor(coordinator)]
         + [ScrobblerCountSensor(coordinator, description) for description in SENSORS]
+        + [ImportProgressSensor(coordinator, entry.runtime_data.importer)]
     )
 
 

@@ -57,6 +57,10 @@ TOP_SCHEMA = vol.Schema(
         vol.Optional(ATTR_ORDER, default="plays"): vol.In(ORDERS),
     }
 )
+ATTR_PATH = "path"
+IMPORT_HISTORY_SCHEMA = vol.Schema(
+    {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string, vol.Required(ATTR_PATH): cv.string}
+)
 
 
 def async_setup_services(hass: HomeAssistant) -> None:
@@ -149,6 +153,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     hass.services.async_register(
         DOMAIN, "top", top, schema=TOP_SCHEMA, supports_response=SupportsResponse.ONLY
+    )
+
+    async def import_history(call: ServiceCall) -> None:
+        # Validates and starts the import; it runs in the background (progress sensor).
+        entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+        await entry.runtime_data.importer.async_start(call.data[ATTR_PATH])
+
+    hass.services.async_register(
+        DOMAIN, "import_history", import_history, schema=IMPORT_HISTORY_SCHEMA
     )
 
 

@@ -19,7 +19,11 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 from custom_components.spotify_scrobbler import history_import, import_manager
 from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
-from custom_components.spotify_scrobbler.history_import import HistoryImporter, SegmentResult
+from custom_components.spotify_scrobbler.history_import import (
+    HistoryImporter,
+    MetadataEnricher,
+    SegmentResult,
+)
 
 from .conftest import MongoDb
 from .export_fake import GeneratedExport, generate_export, music_entry, write_export
@@ -384,3 +388,63 @@ async def test_enrichment_survives_rate_limits_and_unknown_tracks(
     track_calls = [c.path for c in fake_spotify.calls("/v1/tracks")]
     assert len([p for p in track_calls if p.startswith("/v1/tracks/")]) == len(tracks) + 1 + 2
     assert attributes(hass)["tracks_to_enrich"] == 0
+
+
+async def test_enrichment_interrupted_mid_flush_loses_nothing(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Plays deleted for their replacement but not re-inserted yet come back from staging."""
+    export = small_export(catalog, plays=60, seed=21)
+    write_export(export_dir, export.entries, per_file=1000)
+    original = MetadataEnricher._finish_staged
+    crashed: list[int] = []
+
+    async def crash_once(self: MetadataEnricher) -> None:
+        staged = await self.staging.count_documents({})
+        if staged and not crashed:  # after the delete, before the re-insert
+            crashed.append(staged)
+            assert await mongo_db["infos"].count_documents({}) < len(export.expected)
+            raise AutoReconnect("MongoDB went away")
+        await original(self)
+
+    monkeypatch.setattr(MetadataEnricher, "_finish_staged", crash_once)
+    entry = await setup_entry()
+
+    await run_import(hass, entry, export_dir)
+
+    assert crashed
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    assert await mongo_db["infos"].count_documents({"primaryArtistId": None}) == 0
+    assert await mongo_db["scrobbler_import_staging"].count_documents({}) == 0
+
+
+async def test_import_reaching_the_live_window_keeps_live_dedup(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """Imported plays newer than the last scrobbled one are not scrobbled a second time."""
+    entry = await setup_entry()
+    recent = play_recently(fake_spotify, catalog, [(4, 12.0), (5, 8.0), (6, 4.0)])
+    entries = [
+        music_entry(catalog, p.track.id, p.played_at.replace(microsecond=0), 150_000)  # type: ignore[union-attr]
+        for p in recent
+    ]
+    write_export(export_dir, entries, per_file=10)
+
+    await run_import(hass, entry, export_dir)
+    imported = as_set(await stored_plays(mongo_db))
+    assert len(imported) == 3
+
+    await hass.services.async_call(
+        DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    assert as_set(await stored_plays(mongo_db)) == imported

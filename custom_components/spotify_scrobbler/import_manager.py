@@ -36,6 +36,7 @@ from .history_import import (
 from .models import to_unix_ms
 from .scrobbler import DUPLICATE_WINDOW, LOOKBACK
 from .spotify import RequestGate, SpotifyClient
+from .statistics import async_refresh_statistics
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
@@ -276,6 +277,9 @@ class HistoryImportManager:
                     progress["counts"] = counts.as_dict()
                     await self._store.async_save(progress)
                     if result.newest is not None and result.oldest is not None:
+                        oldest = progress.get("oldest_imported")
+                        if oldest is None or result.oldest.isoformat() < oldest:
+                            progress["oldest_imported"] = result.oldest.isoformat()
                         await self._after_insert(result.oldest, result.newest)
                     self._notify()
         except PyMongoError as err:
@@ -285,6 +289,9 @@ class HistoryImportManager:
         progress["state"] = STATE_FINISHED
         await self._finish(counts)
         await self._refresh_totals()
+        if oldest := progress.get("oldest_imported"):
+            # Hourly statistics are rebuilt from the oldest imported hour on.
+            await async_refresh_statistics(self.hass, self.entry, datetime.fromisoformat(oldest))
         self._start_enrichment()
 
     async def _importer(self) -> HistoryImporter:

@@ -7,6 +7,7 @@ the Spotify requests an import costs, and timed separately.
 """
 
 import asyncio
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class ImportBench:
     plays_without_ids: int
 
 
+def _progress(message: str) -> None:
+    print(f"-- {message}", file=sys.stderr, flush=True)
+
+
 async def import_files(
     store: ScrobbleStore, owner: object, paths: list[Path]
 ) -> tuple[ImportCounts, float]:
@@ -103,6 +108,7 @@ async def run_import_bench(
                 runs.append(
                     ImportRun(counts, seconds, len(fake.requests), len(log.since(mark, db.name)))
                 )
+                _progress(f"  import {len(runs)}: {seconds:.1f} s, {counts.imported} added")
 
         docs = await db["infos"].find({}, {"_id": 0, "id": 1, "played_at": 1}).to_list()
         stored = {(doc["id"], doc["played_at"]) for doc in docs}
@@ -117,6 +123,7 @@ async def run_import_bench(
             client, RequestGate(spacing=0), store, account.owner, list, interval=0
         )
         pending = await enricher.count_pending()
+        _progress(f"  enrichment of {pending} tracks (no budget)")
         fake.reset_log()
         started = time.perf_counter()
         await enricher.run()

@@ -638,17 +638,10 @@ class MetadataEnricher:
             return False
         self._resolved.update(await self._stored_infos(ids))
         unresolved = [track_id for track_id in ids if track_id not in self._resolved]
-        # One id per request unless the batch endpoint is known to work: a refused batch
-        # call must not turn into a burst of single lookups beyond the budget.
-        size = BATCH_TRACKS if self.client.batch_support.allowed else 1
-        while unresolved:
-            chunk, unresolved = unresolved[:size], unresolved[size:]
-            fetched = await self._fetch_tracks(chunk)
+        if unresolved:
+            fetched = await self._fetch_tracks(unresolved)
             self._resolved.update(fetched)
-            self._unknown.update(track_id for track_id in chunk if track_id not in fetched)
-            if self.client.batch_support.allowed:
-                size = BATCH_TRACKS
-            self.on_progress()
+            self._unknown.update(track_id for track_id in unresolved if track_id not in fetched)
         if len(self._resolved) + len(self._unknown) >= ENRICH_FLUSH_TRACKS:
             await self.flush()
         self.on_progress()
@@ -753,11 +746,19 @@ class MetadataEnricher:
     async def _fetch_tracks(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
         """Full tracks from Spotify, stored with their albums and (enriched) artists.
 
-        Written with inserts and deletes only (FerretDB scans the collection per update):
+        One request per track (per 50 with batch endpoints), then one write per collection
+        for all of them, with inserts and deletes only (FerretDB scans the collection per update):
         new documents are inserted, stubs (the import's tracks, artists without genres)
         are deleted and inserted in full.
         """
-        objects = await self._lookup("tracks", ids)
+        objects: list[dict[str, Any]] = []
+        pending = list(ids)
+        while pending:
+            # One id per request unless the batch endpoint is known to work: a refused batch
+            # call must not turn into a burst of single lookups beyond the budget.
+            size = BATCH_TRACKS if self.client.batch_support.allowed else 1
+            chunk, pending = pending[:size], pending[size:]
+            objects.extend(await self._lookup("tracks", chunk))
         blacklist = set(self._blacklist())
         tracks: list[Document] = []
         albums: list[Document] = []

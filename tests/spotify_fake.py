@@ -1099,6 +1099,11 @@ class FakeSpotify:
         """The token endpoint (Spotify's is https://accounts.spotify.com/api/token)."""
         return f"{self.base_url}/api/token"
 
+    @property
+    def authorize_url(self) -> str:
+        """The consent page (Spotify's is https://accounts.spotify.com/authorize)."""
+        return f"{self.base_url}/authorize"
+
     async def start(self) -> str:
         """Serve on a free port of 127.0.0.1; return the base URL."""
         if self._runner is not None:
@@ -1203,6 +1208,7 @@ class FakeSpotify:
             app.router.add_get(f"/v1/{kind}", self._batch_handler(kind))
             app.router.add_get(f"/v1/{kind}/{{id}}", self._single_handler(kind))
         app.router.add_post("/api/token", self._token)
+        app.router.add_get("/authorize", self._authorize)
         return app
 
     @web.middleware
@@ -1371,6 +1377,21 @@ class FakeSpotify:
             return web.json_response({kind: [self._render(kind, i) for i in ids]})
 
         return handle
+
+    async def _authorize(self, request: web.Request) -> web.StreamResponse:
+        """The user always consents: redirect back with a fresh code and the caller's state."""
+        query = request.query
+        redirect_uri = query.get("redirect_uri")
+        if not redirect_uri or not query.get("client_id"):
+            return web.Response(status=400, text="INVALID_CLIENT: Invalid redirect URI")
+        if query.get("response_type") != "code":
+            return web.Response(status=400, text="unsupported_response_type")
+        answer = {"code": f"fake-code-{next(self._serial)}"}
+        if "state" in query:
+            answer["state"] = query["state"]
+        separator = "&" if "?" in redirect_uri else "?"
+        location = f"{redirect_uri}{separator}{urllib.parse.urlencode(answer)}"
+        return web.Response(status=302, headers={"Location": location})
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()

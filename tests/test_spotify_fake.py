@@ -441,6 +441,33 @@ async def test_token_endpoint(fake: FakeSpotify, session: aiohttp.ClientSession)
         }
 
 
+async def test_authorize_redirects_back_with_a_code_the_token_endpoint_takes(
+    fake: FakeSpotify, session: aiohttp.ClientSession
+) -> None:
+    query = {
+        "response_type": "code",
+        "client_id": "my-client",
+        "redirect_uri": "http://127.0.0.1:8123/auth/external/callback",
+        "state": "opaque-state",
+    }
+    async with session.get(fake.authorize_url, params=query, allow_redirects=False) as response:
+        assert response.status == 302
+        location = response.headers["Location"]
+    base, _, raw = location.partition("?")
+    answer = dict(item.split("=", 1) for item in raw.split("&"))
+    assert base == query["redirect_uri"]
+    assert answer["state"] == "opaque-state"
+
+    form = {"grant_type": "authorization_code", "code": answer["code"]}
+    async with session.post(fake.token_url, data=form) as response:
+        assert response.status == 200
+        assert (await response.json())["refresh_token"] == fake.refresh_token
+
+    del query["redirect_uri"]
+    async with session.get(fake.authorize_url, params=query, allow_redirects=False) as response:
+        assert response.status == 400
+
+
 async def test_injected_faults_are_consumed_one_per_request(
     fake: FakeSpotify, session: aiohttp.ClientSession
 ) -> None:

@@ -74,6 +74,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         self.mongodb_down_since: datetime | None = None
         self.last_error: str | None = None  # the latest problem's text (diagnostics, actions)
         self._connected = False  # indexes ensured and account read from MongoDB
+        # Set when setup just failed to connect: the first refresh does not wait for
+        # MongoDB's timeout a second time before polling Spotify.
+        self._setup_error: PyMongoError | None = None
 
     @property
     def account(self) -> Account | None:
@@ -98,6 +101,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             )
             self._mongodb_failed()
             self.last_error = str(err)
+            self._setup_error = err
             account = known
             data = replace(
                 snapshot.data or ScrobblerData(),
@@ -109,7 +113,12 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             data = replace(data, pending=pending.details())
         self.scrobbler = self._scrobbler_factory(account, pending, recent)
         self.data = data
-        self.outbox.schedule_save(account, data)
+        if snapshot.account is None:
+            # The first connection ever: write the snapshot now, so that a crash before the
+            # delayed save cannot leave a later start without MongoDB nothing to start from.
+            await self.outbox.async_save_now(account, data)
+        else:
+            self.outbox.schedule_save(account, data)
 
     async def _connect(self, data: ScrobblerData) -> tuple[Account, ScrobblerData]:
         """Create indexes, find the account and read its totals."""
@@ -124,20 +133,13 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         scrobbler = self.scrobbler
         assert scrobbler is not None  # set by _async_setup  # noqa: S101
         data = self.data
-        storage_error: PyMongoError | None = None
-        try:
-            if not self._connected:
-                account, data = await self._connect(data)
-                # The outbox may know a newer cursor than MongoDB's last write.
-                account.last_timestamp = max(
-                    account.last_timestamp, scrobbler.account.last_timestamp
-                )
-                scrobbler.account = account
-                self._connected = True
-            elif data.day_start != dt_util.start_of_local_day():
-                data = await self._read_totals(data, scrobbler.account)
-        except PyMongoError as err:
-            storage_error = err
+        # Right after a failed setup connect, do not wait for MongoDB's timeout again.
+        storage_error, self._setup_error = self._setup_error, None
+        if storage_error is None:
+            try:
+                data = await self._refresh_connection(scrobbler, data)
+            except PyMongoError as err:
+                storage_error = err
 
         try:
             # Without indexes a write could duplicate plays: only hold them until connected.
@@ -170,6 +172,18 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 translation_key="auth_failed",
                 translation_placeholders={"error": str(result.fetch_error)},
             ) from result.fetch_error
+        return data
+
+    async def _refresh_connection(self, scrobbler: Scrobbler, data: ScrobblerData) -> ScrobblerData:
+        """Connect if setup could not; re-read the totals when the day changed."""
+        if not self._connected:
+            account, data = await self._connect(data)
+            # The outbox may know a newer cursor than MongoDB's last write.
+            account.last_timestamp = max(account.last_timestamp, scrobbler.account.last_timestamp)
+            scrobbler.account = account
+            self._connected = True
+        elif data.day_start != dt_util.start_of_local_day():
+            data = await self._read_totals(data, scrobbler.account)
         return data
 
     def _with_status(

@@ -33,7 +33,7 @@ from .history_import import (
     MetadataEnricher,
     read_segment,
 )
-from .models import to_unix_ms
+from .models import ScrobblerStatus, to_unix_ms
 from .scrobbler import DUPLICATE_WINDOW, LOOKBACK
 from .spotify import RequestGate, SpotifyClient
 from .statistics import async_refresh_statistics
@@ -99,6 +99,9 @@ class HistoryImportManager:
         self._import_task: asyncio.Task[None] | None = None
         self._enrich_task: asyncio.Task[None] | None = None
         self._listeners: list[CALLBACK_TYPE] = []
+        # MongoDB was down when enrichment wanted to start: retry after a cycle reaches it
+        # (a background task spinning on a dead server would never end).
+        self._enrichment_deferred = False
 
     # ------------------------------------------------------------------ what entities read
 
@@ -158,6 +161,7 @@ class HistoryImportManager:
 
     async def async_setup(self) -> None:
         """Continue an unfinished import and any pending enrichment."""
+        self.entry.async_on_unload(self.coordinator.async_add_listener(self._after_cycle))
         stored = await self._store.async_load()
         if isinstance(stored, dict) and isinstance(stored.get("files"), list):
             self.progress = stored
@@ -421,11 +425,21 @@ class HistoryImportManager:
             self.hass, self._run_enrichment(self.enricher), f"{DOMAIN} enrichment"
         )
 
+    @callback
+    def _after_cycle(self) -> None:
+        if self._enrichment_deferred and self.coordinator.data.status is not (
+            ScrobblerStatus.MONGODB_UNAVAILABLE
+        ):
+            self._enrichment_deferred = False
+            self._start_enrichment()
+
     async def _run_enrichment(self, enricher: MetadataEnricher) -> None:
         try:
             await enricher.count_pending()
         except PyMongoError:
-            _LOGGER.debug("cannot count the tracks waiting for enrichment yet")
+            _LOGGER.debug("cannot count the tracks waiting for enrichment; retrying later")
+            self._enrichment_deferred = True
+            return
         if enricher.remaining == 0:
             return
         self._notify()

@@ -119,11 +119,12 @@ class RecentPlays:
         self.forget()
         try:
             plays = [(str(t), as_utc(datetime.fromisoformat(at))) for t, at in stored["plays"]]
-            start = datetime.fromisoformat(stored["complete_from"])
-        except KeyError, TypeError, ValueError:
+            start = stored.get("complete_from")
+            complete_from = as_utc(datetime.fromisoformat(start)) if start else None
+        except AttributeError, KeyError, TypeError, ValueError:
             return
         self.add_all(plays)
-        self.complete_from = as_utc(start)
+        self.complete_from = complete_from
 
 
 @dataclass(slots=True)

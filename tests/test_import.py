@@ -448,3 +448,36 @@ async def test_import_reaching_the_live_window_keeps_live_dedup(
         DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
     )
     assert as_set(await stored_plays(mongo_db)) == imported
+
+
+async def test_enrichment_pauses_on_lasting_mongodb_failure_and_resumes(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Enrichment gives up while MongoDB keeps failing and starts again after a good cycle."""
+    export = small_export(catalog, plays=20, seed=4)
+    write_export(export_dir, export.entries, per_file=1000)
+    original = MetadataEnricher.step
+    failing = True
+
+    async def step(self: MetadataEnricher) -> bool:
+        if failing:
+            raise AutoReconnect("MongoDB went away")
+        return await original(self)
+
+    monkeypatch.setattr(MetadataEnricher, "step", step)
+    entry = await setup_entry()
+    await run_import(hass, entry, export_dir)
+    assert attributes(hass)["tracks_to_enrich"] > 0
+
+    failing = False
+    await hass.services.async_call(
+        DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert attributes(hass)["tracks_to_enrich"] == 0
+    assert await mongo_db["infos"].count_documents({"primaryArtistId": None}) == 0

@@ -66,6 +66,7 @@ _AUDIOBOOK_FIELDS: Final = (
 # the gate's spacing, so a live cycle never waits more than one request behind enrichment.
 ENRICH_INTERVAL: Final = 3.0
 ENRICH_RETRY_DELAY: Final = 60.0  # after a Spotify or MongoDB failure
+ENRICH_MONGO_ATTEMPTS: Final = 5  # MongoDB failures in a row before the enrichment stops
 ENRICH_BATCH: Final = 200  # pending tracks read per step
 BATCH_TRACKS: Final = 50  # Spotify's /tracks?ids= limit (apps with extended quota)
 # Resolved tracks are written to their plays in one pass over the account's plays that
@@ -602,17 +603,30 @@ class MetadataEnricher:
         self._unknown: set[str] = set()
 
     async def run(self) -> None:
-        """Work until nothing is pending; failures wait and retry, re-authorization stops."""
+        """Work until nothing is pending; failures wait and retry.
+
+        Stops when Spotify needs re-authorization; re-raises the MongoDB error after
+        ENRICH_MONGO_ATTEMPTS failures in a row (the queue is in MongoDB: the caller starts
+        again once MongoDB is back).
+        """
+        mongo_failures = 0
         while True:
             try:
                 if not await self.step():
                     return
+                mongo_failures = 0
             except SpotifyAuthError:
                 _LOGGER.warning("metadata enrichment stopped: Spotify needs re-authorization")
                 return
             except SpotifyRateLimitedError as err:
                 await self._sleep(max(err.retry_after, self.gate.paused_for))
-            except (SpotifyError, PyMongoError) as err:
+            except PyMongoError as err:
+                mongo_failures += 1
+                if mongo_failures >= ENRICH_MONGO_ATTEMPTS:
+                    raise
+                _LOGGER.debug("metadata enrichment: MongoDB failed (%s), retrying later", err)
+                await self._sleep(self.retry_delay)
+            except SpotifyError as err:
                 _LOGGER.debug("metadata enrichment failed (%s), retrying later", err)
                 await self._sleep(self.retry_delay)
 

@@ -443,7 +443,12 @@ class HistoryImportManager:
         if enricher.remaining == 0:
             return
         self._notify()
-        await enricher.run()
+        try:
+            await enricher.run()
+        except PyMongoError as err:
+            _LOGGER.warning("%s: enrichment paused, MongoDB failed: %s", self.entry.title, err)
+            self._enrichment_deferred = True
+            return
         if enricher.tracks_done or enricher.unknown_tracks:
             _LOGGER.info(
                 "%s: metadata of %s imported tracks filled in (%s unknown to Spotify, %s requests)",

@@ -120,6 +120,10 @@ async def test_import_stores_exactly_the_music_plays(
     assert attrs["duplicates"] == export.duplicates
     assert {k: v for k, v in attrs["skipped"].items() if v} == export.skipped
     assert attrs["tracks_to_enrich"] == 0
+    # The totals are re-counted once the import is done.
+    total = hass.states.get("sensor.scrobbler_test_total_plays")
+    assert total is not None
+    assert total.state == str(len(export.expected))
     note = (await notifications(hass, hass_ws_client))[f"{DOMAIN}_import_{entry.entry_id}"]
     assert f"**{len(export.expected)}** plays imported from 2 file(s)" in note["message"]
     assert f"podcast episodes: {export.skipped['podcast']}" in note["message"]

@@ -15,7 +15,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.spotify_scrobbler.const import DOMAIN
 
 from .spotify_fake import Catalog, FakeSpotify, listening_day
-from .test_scrobbling import plays_of, tick
+from .conftest import MongoDb
+from .test_scrobbling import expected, plays_of, stored_plays, tick
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 
@@ -95,6 +96,7 @@ async def test_gap_when_spotify_window_overflowed(
     setup_entry: SetupEntry,
     fake_spotify: FakeSpotify,
     catalog: Catalog,
+    mongo_db: MongoDb,
 ) -> None:
     """More than 50 plays since the last poll: a warning names the range that may be lost."""
     start = dt_util.utcnow() - timedelta(hours=2)
@@ -115,6 +117,10 @@ async def test_gap_when_spotify_window_overflowed(
         "end": day.plays[-50].played_at.isoformat(timespec="minutes"),
     }
 
+    # Stored: exactly what Spotify reported (the first 10, then its last 50); nothing doubled.
+    assert await stored_plays(mongo_db) == expected(day.plays[:10] + day.plays[-50:])
+
     fake_spotify.now += timedelta(minutes=5)  # an ordinary cycle raises nothing new
     await tick(hass)
     assert len([k for (_, k) in registry.issues if k.startswith("plays_may")]) == 1
+    assert await stored_plays(mongo_db) == expected(day.plays[:10] + day.plays[-50:])

@@ -14,8 +14,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spotify_scrobbler.const import DOMAIN
 
-from .spotify_fake import Catalog, FakeSpotify, listening_day
 from .conftest import MongoDb
+from .spotify_fake import Catalog, FakeSpotify, listening_day
 from .test_scrobbling import expected, plays_of, stored_plays, tick
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]

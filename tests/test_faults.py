@@ -1,5 +1,6 @@
 """Faults around the cycle: crashes between writes, Spotify errors, auth, two accounts."""
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from itertools import pairwise
@@ -13,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.spotify_scrobbler import SHARED
 from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import CONF_REQUEST_SPACING
 
@@ -119,24 +121,32 @@ async def test_rate_limit_short_retry_after_is_waited_out(
     assert await stored_plays(mongo_db) == expected(plays)
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "paused_s"),
+    [("14400", 14400), ("inf", 86400), ("1e400", 86400), ("99999999999", 86400)],
+)
 async def test_rate_limit_long_retry_after_pauses_polling(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
     fake_spotify: FakeSpotify,
     catalog: Catalog,
     mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+    retry_after: str,
+    paused_s: int,
 ) -> None:
     """An hours-long Retry-After (spent quota) pauses Spotify requests, shown on the status.
 
-    Cycles during the pause make no request at all; entities stay available.
+    Cycles during the pause make no request at all; entities stay available. Absurd values
+    pause for a day at most.
     """
-    play_recently(fake_spotify, catalog, [(0, 10.0)])
+    plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     entry = await setup_entry()
-    play_recently(fake_spotify, catalog, [(1, 1.0)])
+    plays += play_recently(fake_spotify, catalog, [(1, 1.0)])
     fake_spotify.inject(
         "/v1/me/player/recently-played",
         status=429,
-        headers={"Retry-After": "14400"},
+        headers={"Retry-After": retry_after},
         body={"error": {"status": 429, "message": "Quota exceeded", "reason": "QUOTA_EXCEEDED"}},
     )
     fake_spotify.reset_log()
@@ -148,7 +158,7 @@ async def test_rate_limit_long_retry_after_pauses_polling(
     assert status.attributes["reason"] == "QUOTA_EXCEEDED"
     retry_at = dt_util.parse_datetime(status.attributes["retry_at"])
     assert retry_at is not None
-    assert abs((retry_at - dt_util.utcnow()).total_seconds() - 14400) < 60
+    assert abs((retry_at - dt_util.utcnow()).total_seconds() - paused_s) < 60
     assert sensor_state(hass, fake_spotify, "total_plays") == "1"
 
     for _ in range(3):
@@ -158,6 +168,13 @@ async def test_rate_limit_long_retry_after_pauses_polling(
     assert await mongo_db["infos"].count_documents({}) == 1
     diagnostics = entry.runtime_data.coordinator.last_error or ""
     assert "QUOTA_EXCEEDED" in diagnostics
+
+    # The pause ends (the gate's monotonic clock moves past it): the waiting play is stored.
+    gate = hass.data[SHARED].gate
+    monkeypatch.setattr(gate, "_clock", lambda: time.monotonic() + paused_s + 1)
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    assert await stored_plays(mongo_db) == expected(plays)
 
 
 async def test_server_errors_then_success(
@@ -442,7 +459,9 @@ async def test_same_instant_other_track_is_kept_once(
     assert inserts == []
 
 
-@pytest.mark.parametrize(("status", "state"), [(500, "loaded"), (400, "setup_error")])
+@pytest.mark.parametrize(
+    ("status", "state"), [(500, "loaded"), (429, "loaded"), (400, "setup_error")]
+)
 async def test_token_refresh_failures(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
@@ -452,14 +471,14 @@ async def test_token_refresh_failures(
     status: int,
     state: str,
 ) -> None:
-    """A 5xx from the token endpoint is transient (next cycle); a 4xx means re-authorize."""
+    """A 5xx or 429 from the token endpoint is transient (next cycle); a 4xx means re-authorize."""
     plays = play_recently(fake_spotify, catalog, [(0, 10.0)])
     fake_spotify.inject("/api/token", status=status, body={"error": "server_error"})
     entry = await setup_entry(expires_in=-60)
     assert entry.state.value == state
     reauths = [f for f in hass.config_entries.flow.async_progress() if f["context"]["source"]]
     assert bool(reauths) is (status == 400)
-    if status >= 500:
+    if status != 400:
         assert sensor_state(hass, fake_spotify, "status") == "spotify_unavailable"
         await tick(hass)
         assert sensor_state(hass, fake_spotify, "status") == "ok"

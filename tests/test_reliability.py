@@ -7,18 +7,21 @@ reported. MongoDB outages are real: a FerretDB process of the test's own is kill
 
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.spotify_scrobbler import pending as pending_module
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, DOMAIN
+from custom_components.spotify_scrobbler.outbox import SNAPSHOT_SAVE_DELAY
 
 from .conftest import MongoDb, make_entry
 from .ferretdb_process import FerretDBProcess
@@ -142,6 +145,34 @@ async def test_mongodb_down_across_ha_restart(
     user = await own_db["users"].find_one({})
     assert user is not None
     assert user["lastTimestamp"] == int(after[-1].played_at.timestamp() * 1000)
+
+
+async def test_unloaded_entry_leaves_no_stale_outbox_save(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    own_ferretdb: FerretDBProcess,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Unloading flushes the outbox and cancels its delayed save.
+
+    Left armed, the unloaded instance's save would fire minutes later: over the file of the
+    reloaded entry, or re-creating the file of a removed one.
+    """
+    play_recently(fake_spotify, catalog, [(0, 40.0)])
+    entry = await setup_entry(uri=own_ferretdb.uri)
+    await own_ferretdb.kill()
+    play_recently(fake_spotify, catalog, [(1, 30.0)])
+    await tick(hass)  # the play waits in the outbox; a delayed snapshot save is armed
+    assert len(outbox_file(hass_storage, entry)["pending"]["items"]) == 1
+
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert outbox_file(hass_storage, entry) is None
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=SNAPSHOT_SAVE_DELAY + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert outbox_file(hass_storage, entry) is None
 
 
 async def test_first_setup_without_outbox_waits_for_mongodb(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 
 from aiohttp import ClientError, ClientResponseError
 from homeassistant.config_entries import ConfigEntry
@@ -110,7 +111,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
         except OAuth2TokenRequestReauthError as err:
             raise SpotifyAuthError("Spotify refused to refresh the token") from err
         except ClientResponseError as err:
-            if 400 <= err.status < 500:  # invalid_grant and friends
+            # invalid_grant and friends; a 429 only asks to slow down.
+            if 400 <= err.status < 500 and err.status != HTTPStatus.TOO_MANY_REQUESTS:
                 raise SpotifyAuthError("Spotify refused to refresh the token") from err
             raise SpotifyError(f"token refresh failed: HTTP {err.status}") from err
         except (ClientError, TimeoutError, HomeAssistantError) as err:
@@ -169,5 +171,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigE
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.importer.async_stop()
+        await entry.runtime_data.coordinator.outbox.async_flush()
         await entry.runtime_data.mongo_client.close()
     return unloaded

@@ -76,6 +76,15 @@ class Outbox:
         self._account, self._data = account, data
         self._store.async_delay_save(self._serialize, SNAPSHOT_SAVE_DELAY)
 
+    async def async_flush(self) -> None:
+        """Write what a delayed save would write, and cancel it (the entry is unloading).
+
+        A delayed save left armed would later overwrite the file the reloaded entry
+        writes, with this instance's older waiting plays.
+        """
+        if self._pending is not None:
+            await self._store.async_save(self._serialize())
+
     async def async_remove(self) -> None:
         """Delete the file (the entry is being removed)."""
         await self._store.async_remove()

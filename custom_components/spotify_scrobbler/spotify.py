@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ DEFAULT_SPACING: Final = 1.0  # seconds between two requests (the seed's queue)
 MAX_ATTEMPTS: Final = 4  # per request, for 5xx, timeouts and connection errors
 BACKOFF_BASE: Final = 2.0  # seconds; doubles per attempt: 2, 4, 8
 MAX_INLINE_RETRY_AFTER: Final = 30.0  # longer Retry-After values end the cycle instead
+MAX_RETRY_AFTER: Final = 86_400.0  # a day: a pause beyond it is a broken header, not a quota
 REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=20)
 MAX_PAGES: Final = 10  # recently-played never has more than ~50 items
 MAX_PAGE_ITEMS: Final = 50  # Spotify's maximum `limit`
@@ -295,6 +297,9 @@ def _rate_limit_reason(raw: bytes) -> str | None:
 def _parse_retry_after(value: str | None) -> float:
     """Retry-After in seconds (Spotify sends an integer); 5 s when absent or odd."""
     try:
-        return max(1.0, float(value)) if value is not None else 5.0
+        seconds = float(value) if value is not None else 5.0
     except ValueError:
         return 5.0
+    if not math.isfinite(seconds):  # "inf" and "nan" parse as floats
+        return MAX_RETRY_AFTER if seconds > 0 else 5.0
+    return min(max(1.0, seconds), MAX_RETRY_AFTER)

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -60,6 +61,11 @@ class FerretDBProcess:
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("FerretDB did not start listening within 10 s")
+
+    def freeze(self, *, frozen: bool = True) -> None:
+        """SIGSTOP/SIGCONT: a hung server that keeps its connections open but never answers."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
     async def kill(self) -> None:
         """SIGKILL: no clean shutdown, like a crash or a pulled plug."""

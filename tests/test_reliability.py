@@ -147,6 +147,34 @@ async def test_mongodb_down_across_ha_restart(
     assert user["lastTimestamp"] == int(after[-1].played_at.timestamp() * 1000)
 
 
+async def test_hung_mongodb_does_not_stall_polling(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    own_ferretdb: FerretDBProcess,
+    own_db: MongoDb,
+) -> None:
+    """A server that keeps its connections but never answers (SIGSTOP): plays wait.
+
+    No operation timeout is needed for this: PyMongo's monitor fails its heartbeat after the
+    connect timeout and interrupts the operations in flight, so the cycle ends and polls on.
+    """
+    first = play_recently(fake_spotify, catalog, [(0, 40.0)])
+    await setup_entry(uri=own_ferretdb.uri)
+    own_ferretdb.freeze()
+    try:
+        hung = play_recently(fake_spotify, catalog, [(1, 30.0)])
+        await tick(hass)
+        assert sensor_state(hass, fake_spotify, "status") == "mongodb_unavailable"
+        assert sensor_state(hass, fake_spotify, "pending_plays") == "1"
+    finally:
+        own_ferretdb.freeze(frozen=False)
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    assert await stored_plays(own_db) == expected(first + hung)
+
+
 async def test_unloaded_entry_leaves_no_stale_outbox_save(
     hass: HomeAssistant,
     setup_entry: SetupEntry,

@@ -293,9 +293,15 @@ async def test_mongodb_failures_are_retried_then_reported(
 
 
 async def test_import_validates_its_input(
-    hass: HomeAssistant, setup_entry: SetupEntry, export_dir: Path, tmp_path: Path
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    """Paths outside the allowed folders, and folders without export files, are refused."""
+    """Paths outside the allowed folders, folders without export files, and files that are
+    not an export (a JSON array) are refused; nothing is imported."""
     entry = await setup_entry()
     hass.config.allowlist_external_dirs = {str(export_dir)}
     outside = tmp_path / "elsewhere"
@@ -315,6 +321,41 @@ async def test_import_validates_its_input(
                 blocking=True,
             )
         assert err.value.translation_key == key
+
+    # Files that are not an export. A folder with one of them is refused as a whole.
+    valid = generate_export(catalog, START, 5, seed=3, noise=False)
+    mixed = export_dir / "mixed"
+    write_export(mixed, valid.entries, per_file=100)
+    (mixed / "Streaming_History_Audio_2020.json").write_text("{}", encoding="utf-8")
+    bad_files = {
+        "page.json": b"<!DOCTYPE html><html><body>Sign in</body></html>",
+        "empty.json": b"",
+        "blank.json": b"\n  \n",
+        "archive.json": b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xb7\xac",
+        "latin1.json": '[{"ts": "2024-01-01T10:00:00Z", "x": "café"}]'.encode("latin-1"),
+        "broken.json": b'[{"ts": "2024-01-01T10:00:00Z", ',
+    }
+    for name, content in bad_files.items():
+        (export_dir / name).write_bytes(content)
+    cases = [(export_dir / name, name) for name in bad_files]
+    cases.append((mixed, "Streaming_History_Audio_2020.json"))
+    for path, name in cases:
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "import_history",
+                {"config_entry_id": entry.entry_id, "path": str(path)},
+                blocking=True,
+            )
+        assert err.value.translation_key == "import_bad_file", name
+        assert err.value.translation_placeholders is not None
+        assert err.value.translation_placeholders["path"] == name
+        assert err.value.translation_placeholders["error"]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await stored_plays(mongo_db) == []
+    assert entry.runtime_data.importer.progress is None
+    assert hass.states.get(SENSOR).state == "unknown"  # type: ignore[union-attr]
+
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -323,6 +364,106 @@ async def test_import_validates_its_input(
             blocking=True,
         )
     assert err.value.translation_key == "unknown_entry"
+
+
+async def test_two_imports_started_at_once(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """Two calls at the same moment: one import runs, the other call is refused."""
+    export = small_export(catalog, plays=80, seed=31)
+    write_export(export_dir, export.entries, per_file=1000)
+    entry = await setup_entry()
+
+    async def call() -> None:
+        await hass.services.async_call(
+            DOMAIN,
+            "import_history",
+            {"config_entry_id": entry.entry_id, "path": str(export_dir)},
+            blocking=True,
+        )
+
+    results = await asyncio.gather(call(), call(), return_exceptions=True)
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert len(errors) == 1, results
+    assert isinstance(errors[0], ServiceValidationError)
+    assert errors[0].translation_key == "import_running"
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    attrs = attributes(hass)
+    assert attrs["status"] == "finished"
+    assert attrs["read"] == len(export.entries)
+    assert attrs["imported"] == len(export.expected)
+
+
+async def test_checkpoint_follows_after_insert(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A segment whose _after_insert fails is not checkpointed; the next run completes it."""
+    export = small_export(catalog, plays=100, seed=17)
+    (path,) = write_export(export_dir, export.entries, per_file=1000)
+    first_segment_end = history_import.read_segment(str(path), 0).end_offset
+    entry = await setup_entry()
+    manager = entry.runtime_data.importer
+    original = import_manager.HistoryImportManager._after_insert
+    calls: list[datetime] = []
+
+    async def failing(
+        self: import_manager.HistoryImportManager, oldest: datetime, newest: datetime
+    ) -> None:
+        calls.append(oldest)
+        if len(calls) > 1:  # the second segment's: every attempt fails
+            raise AutoReconnect("users collection unreachable")
+        await original(self, oldest, newest)
+
+    monkeypatch.setattr(import_manager.HistoryImportManager, "_after_insert", failing)
+    await run_import(hass, entry, export_dir)
+
+    assert len(calls) == 1 + import_manager.MONGO_ATTEMPTS
+    stored = json.loads(json.dumps(hass_storage[f"{DOMAIN}.import.{entry.entry_id}"]["data"]))
+    for progress in (stored, manager.progress):
+        assert progress["state"] == "failed"
+        assert progress["files"][0]["offset"] == first_segment_end
+        assert not progress["files"][0]["done"]
+        assert progress["counts"]["read"] == history_import.SEGMENT_ENTRIES
+        assert progress["after_insert"] is not None
+    assert 0 < len(await stored_plays(mongo_db)) < len(export.expected)
+
+    # The unfinished _after_insert runs first; the segment's re-run finds its plays stored.
+    calls.clear()
+    monkeypatch.setattr(import_manager.HistoryImportManager, "_after_insert", original)
+    await mongo_db["users"].update_many({}, {"$unset": {"firstListenedAt": ""}})
+    real_complete = import_manager.HistoryImportManager._complete_after_insert
+    completed: list[Any] = []
+
+    async def complete(self: import_manager.HistoryImportManager, progress: Any) -> None:
+        completed.append(progress.get("after_insert"))
+        await real_complete(self, progress)
+
+    monkeypatch.setattr(import_manager.HistoryImportManager, "_complete_after_insert", complete)
+    await run_import(hass, entry, export_dir)
+
+    assert completed[0] == stored["after_insert"]
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    attrs = attributes(hass)
+    assert attrs["status"] == "finished"
+    assert attrs["read"] == len(export.entries)  # the re-run segment is counted once
+    assert attrs["imported"] + attrs["duplicates"] == len(export.expected) + export.duplicates
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    # Set again by the completed _after_insert (its segment's re-run inserts nothing).
+    assert user["firstListenedAt"] == datetime.fromisoformat(stored["after_insert"][0])
+    assert hass_storage[f"{DOMAIN}.import.{entry.entry_id}"]["data"]["after_insert"] is None
 
 
 async def test_broken_file_keeps_what_was_readable(

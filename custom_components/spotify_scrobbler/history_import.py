@@ -79,6 +79,11 @@ _PLACEHOLDER_PLAYED_AT: Final = "1970-01-01T00:00:00Z"
 _WHITESPACE: Final = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
+type RunBlocking = Callable[
+    [Callable[[Sequence[Any]], ClassifiedSegment], Sequence[Any]], Awaitable[ClassifiedSegment]
+]
+
+
 class ExportFormatError(Exception):
     """The file is not a JSON array of entries (or is cut off)."""
 
@@ -196,6 +201,25 @@ def read_segment(
         return Segment(entries, reader.offset, finished=False)
 
 
+def check_export_file(path: str) -> None:
+    """Raise ExportFormatError, with a short reason, unless ``path`` begins like an export.
+
+    An export file is a UTF-8 JSON array whose first entry (if any) decodes. A file that
+    only breaks further on passes: the import keeps its readable part and reports the
+    error. Blocking: run it in an executor.
+    """
+    with open(path, "rb") as file:  # noqa: PTH123
+        head = file.read(READ_CHUNK)
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    if not start and len(head) < READ_CHUNK:
+        raise ExportFormatError("the file is empty")
+    if start.startswith(b"PK\x03\x04"):
+        raise ExportFormatError("it is a zip archive, extract it first")
+    if start and not start.startswith(b"["):
+        raise ExportFormatError("it does not begin with '['")
+    read_segment(path, 0, max_entries=1)
+
+
 # --- classifying
 
 
@@ -258,6 +282,44 @@ def _parse_ts(value: object) -> datetime | None:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+@dataclass(slots=True)
+class ClassifiedSegment:
+    """A segment's music plays, sorted by time, without the file's own duplicates."""
+
+    counts: ImportCounts  # read, skipped by reason, duplicates inside the segment
+    plays: list[ExportPlay]
+
+
+def classify_segment(entries: Sequence[Any]) -> ClassifiedSegment:
+    """Classify, sort and de-duplicate a segment's entries (pure CPU work, no I/O).
+
+    Tens of milliseconds for a full segment: ``HistoryImporter`` runs it in an executor,
+    off the event loop.
+    """
+    counts = ImportCounts(read=len(entries))
+    plays: list[ExportPlay] = []
+    for entry in entries:
+        result = classify(entry)
+        if isinstance(result, str):
+            counts.skipped[result] += 1
+        else:
+            plays.append(result)
+    plays.sort(key=lambda play: play.played_at)
+
+    # The same track within ±30 s inside the file itself is one play. Sorted, so only
+    # the last kept play of a track can be that close.
+    last_kept: dict[str, datetime] = {}
+    unique: list[ExportPlay] = []
+    for play in plays:
+        previous = last_kept.get(play.track_id)
+        if previous is not None and play.played_at - previous <= DUPLICATE_WINDOW:
+            counts.duplicates += 1
+            continue
+        last_kept[play.track_id] = play.played_at
+        unique.append(play)
+    return ClassifiedSegment(counts, unique)
 
 
 # --- storing the plays
@@ -336,9 +398,15 @@ class HistoryImporter:
         owner: ObjectId,
         blacklist: Iterable[str] = (),
         insert_batch: int | None = None,
+        run_blocking: RunBlocking | None = None,
     ) -> None:
-        """Import into ``store`` for the account ``owner``."""
+        """Import into ``store`` for the account ``owner``.
+
+        ``run_blocking(func, entries)`` runs a segment's classification off the event loop
+        (Home Assistant's ``async_add_executor_job``); default: the loop's default executor.
+        """
         self.store = store
+        self._run_blocking = run_blocking
         self.owner = owner
         self.blacklist = set(blacklist)
         self.insert_batch = INSERT_BATCH if insert_batch is None else insert_batch
@@ -388,29 +456,14 @@ class HistoryImporter:
 
     async def import_entries(self, entries: Sequence[Any]) -> SegmentResult:
         """Classify, de-duplicate and store one segment's entries (idempotent)."""
-        counts = ImportCounts(read=len(entries))
-        plays: list[ExportPlay] = []
-        for entry in entries:
-            result = classify(entry)
-            if isinstance(result, str):
-                counts.skipped[result] += 1
-            else:
-                plays.append(result)
-        if not plays:
+        if self._run_blocking is None:
+            loop = asyncio.get_running_loop()
+            classified = await loop.run_in_executor(None, classify_segment, entries)
+        else:
+            classified = await self._run_blocking(classify_segment, entries)
+        counts, unique = classified.counts, classified.plays
+        if not unique:
             return SegmentResult(counts)
-        plays.sort(key=lambda play: play.played_at)
-
-        # The same track within ±30 s inside the file itself is one play. Sorted, so only
-        # the last kept play of a track can be that close.
-        last_kept: dict[str, datetime] = {}
-        unique: list[ExportPlay] = []
-        for play in plays:
-            previous = last_kept.get(play.track_id)
-            if previous is not None and play.played_at - previous <= DUPLICATE_WINDOW:
-                counts.duplicates += 1
-                continue
-            last_kept[play.track_id] = play.played_at
-            unique.append(play)
 
         checked = [play for play in unique if self._may_be_stored(play)]
         stored: dict[str, list[datetime]] = {}

@@ -31,6 +31,7 @@ from .history_import import (
     HistoryImporter,
     ImportCounts,
     MetadataEnricher,
+    check_export_file,
     read_segment,
 )
 from .models import ScrobblerStatus, to_unix_ms
@@ -60,6 +61,18 @@ _SKIP_LABELS: Final = {
     "no_track_id": "without a Spotify track id (local files)",
     "malformed": "malformed entries",
 }
+
+
+def _first_bad_file(files: list[Path]) -> tuple[str, str] | None:
+    """(name, reason) of the first file that does not begin like an export file. Blocking."""
+    for file in files:
+        try:
+            check_export_file(str(file))
+        except ExportFormatError as err:
+            return file.name, str(err)
+        except OSError as err:
+            return file.name, err.strerror or type(err).__name__
+    return None
 
 
 def export_files(path: str) -> list[Path]:
@@ -97,6 +110,7 @@ class HistoryImportManager:
         self.progress: dict[str, Any] | None = None
         self.enricher: MetadataEnricher | None = None
         self._import_task: asyncio.Task[None] | None = None
+        self._starting = False  # async_start is between its first await and the task
         self._enrich_task: asyncio.Task[None] | None = None
         self._listeners: list[CALLBACK_TYPE] = []
         # MongoDB was down when enrichment wanted to start: retry after a cycle reaches it
@@ -192,6 +206,20 @@ class HistoryImportManager:
 
     async def async_start(self, path: str) -> None:
         """Validate ``path`` and start importing it in the background (the action)."""
+        # Checked and claimed before the first await: two calls must not both start.
+        if self.running or self._starting:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="import_running",
+                translation_placeholders={"account": self.entry.title},
+            )
+        self._starting = True
+        try:
+            await self._async_start(path)
+        finally:
+            self._starting = False
+
+    async def _async_start(self, path: str) -> None:
         target = path if Path(path).is_absolute() else self.hass.config.path(path)
         if not await self.hass.async_add_executor_job(self.hass.config.is_allowed_path, target):
             raise ServiceValidationError(
@@ -199,18 +227,19 @@ class HistoryImportManager:
                 translation_key="import_path_not_allowed",
                 translation_placeholders={"path": path},
             )
-        if self.running:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="import_running",
-                translation_placeholders={"account": self.entry.title},
-            )
         files = await self.hass.async_add_executor_job(export_files, target)
         if not files:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="import_no_files",
                 translation_placeholders={"path": path, "pattern": EXPORT_GLOB},
+            )
+        if bad := await self.hass.async_add_executor_job(_first_bad_file, files):
+            name, error = bad
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="import_bad_file",
+                translation_placeholders={"path": name, "error": error},
             )
         previous = self.progress
         if not (
@@ -233,6 +262,11 @@ class HistoryImportManager:
                 ],
                 "counts": ImportCounts().as_dict(),
             }
+            if previous is not None and previous["state"] != STATE_FINISHED:
+                # A failed import of another path: the plays it stored still need these.
+                for key in ("oldest_imported", "after_insert"):
+                    if previous.get(key) is not None:
+                        self.progress[key] = previous[key]
         else:  # an interrupted or failed import of the same path continues where it stopped
             self.progress = {**previous, "state": STATE_RUNNING, "error": None}
         persistent_notification.async_dismiss(self.hass, self._notification_id)
@@ -263,6 +297,9 @@ class HistoryImportManager:
         counts = ImportCounts.from_dict(progress["counts"])
         try:
             importer = await self._importer()
+            # Plays inserted before a failure (or an unload) whose _after_insert did not
+            # complete: the segment's re-run finds them stored and inserts nothing.
+            await self._complete_after_insert(progress)
             for file in progress["files"]:
                 while not file["done"]:
                     try:
@@ -276,15 +313,17 @@ class HistoryImportManager:
                         file["done"], file["error"] = True, str(err)
                         break
                     result = await self._retrying(partial(importer.import_entries, segment.entries))
+                    if result.newest is not None and result.oldest is not None:
+                        self._note_inserted(progress, result.oldest, result.newest)
+                        # Saved with the file offset NOT advanced yet: a crash from here on
+                        # re-runs the segment, and the next run completes _after_insert.
+                        await self._store.async_save(progress)
+                        await self._complete_after_insert(progress)
+                    # The checkpoint: only once everything the segment needs is done.
                     counts.add(result.counts)
                     file["offset"], file["done"] = segment.end_offset, segment.finished
                     progress["counts"] = counts.as_dict()
                     await self._store.async_save(progress)
-                    if result.newest is not None and result.oldest is not None:
-                        oldest = progress.get("oldest_imported")
-                        if oldest is None or result.oldest.isoformat() < oldest:
-                            progress["oldest_imported"] = result.oldest.isoformat()
-                        await self._after_insert(result.oldest, result.newest)
                     self._notify()
         except PyMongoError as err:
             progress["state"], progress["error"] = STATE_FAILED, str(err)
@@ -301,7 +340,12 @@ class HistoryImportManager:
     async def _importer(self) -> HistoryImporter:
         account = self.coordinator.account
         assert account is not None  # a set-up entry has its account  # noqa: S101
-        importer = HistoryImporter(self.coordinator.store, account.owner, self._blacklist())
+        importer = HistoryImporter(
+            self.coordinator.store,
+            account.owner,
+            self._blacklist(),
+            run_blocking=self.hass.async_add_executor_job,
+        )
         await self._retrying(importer.ensure_indexes)
         await self._retrying(partial(importer.prepare, dt_util.utcnow()))
         return importer
@@ -324,6 +368,27 @@ class HistoryImportManager:
             else:
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _note_inserted(progress: dict[str, Any], oldest: datetime, newest: datetime) -> None:
+        """Record a segment's inserted range: for the statistics and for ``_after_insert``."""
+        first = progress.get("oldest_imported")
+        if first is None or oldest.isoformat() < first:
+            progress["oldest_imported"] = oldest.isoformat()
+        pending = progress.get("after_insert")
+        if isinstance(pending, list) and len(pending) == 2:
+            oldest = min(oldest, datetime.fromisoformat(pending[0]))
+            newest = max(newest, datetime.fromisoformat(pending[1]))
+        progress["after_insert"] = [oldest.isoformat(), newest.isoformat()]
+
+    async def _complete_after_insert(self, progress: dict[str, Any]) -> None:
+        """Run the recorded ``_after_insert`` (idempotent), then forget it."""
+        pending = progress.get("after_insert")
+        if not (isinstance(pending, list) and len(pending) == 2):
+            return
+        oldest, newest = (datetime.fromisoformat(moment) for moment in pending)
+        await self._retrying(partial(self._after_insert, oldest, newest))
+        progress["after_insert"] = None
 
     async def _after_insert(self, oldest: datetime, newest: datetime) -> None:
         """Keep the live loop's duplicate check right when imported plays reach its window.

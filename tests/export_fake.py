@@ -119,6 +119,12 @@ MALFORMED: tuple[Any, ...] = (
     {"ts": "2024-01-01T10:00:00", "ms_played": 200_000},  # no zone
     {"ts": "2024-01-01T10:00:00Z", "ms_played": "200000"},
     {"ts": "2024-01-01T10:00:00Z", "ms_played": -5},
+    {
+        "ts": "0001-01-01T00:00:00+01:00",
+        "ms_played": 200_000,
+        "spotify_track_uri": "spotify:track:abc",
+    },
+    {"ts": "9999-12-31T23:59:59Z", "ms_played": 200_000, "spotify_track_uri": "spotify:track:abc"},
 )
 
 

@@ -26,7 +26,7 @@ from custom_components.spotify_scrobbler.history_import import (
 )
 
 from .conftest import MongoDb
-from .export_fake import GeneratedExport, generate_export, music_entry, write_export
+from .export_fake import MALFORMED, GeneratedExport, generate_export, music_entry, write_export
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import play_recently, stored_plays
 
@@ -626,3 +626,24 @@ async def test_enrichment_pauses_on_lasting_mongodb_failure_and_resumes(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert attributes(hass)["tracks_to_enrich"] == 0
     assert await mongo_db["infos"].count_documents({"primaryArtistId": None}) == 0
+
+
+async def test_every_malformed_entry_is_skipped(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """Each kind of malformed entry (dates of year 1 and 9999 included) is counted, not fatal."""
+    export = generate_export(catalog, START, 5, seed=3, noise=False)
+    entries = [*MALFORMED, *export.entries, *MALFORMED]
+    write_export(export_dir, entries, per_file=len(entries))
+    entry = await setup_entry()
+
+    await run_import(hass, entry, export_dir)
+
+    assert as_set(await stored_plays(mongo_db)) == export.expected
+    attrs = attributes(hass)
+    assert attrs["status"] == "finished"
+    assert attrs["skipped"]["malformed"] == 2 * len(MALFORMED)

@@ -44,6 +44,8 @@ from .store import DUPLICATE_KEY, Document, ScrobbleStore
 _LOGGER = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 256 * 1024  # bytes read at a time
+EARLIEST_PLAY: Final = datetime(2000, 1, 1, tzinfo=UTC)  # Spotify launched in 2008
+LATEST_PLAY: Final = datetime(3000, 1, 1, tzinfo=UTC)
 MAX_ENTRY_CHARS: Final = 1024 * 1024  # one entry is ~600 bytes; more means a broken file
 SEGMENT_ENTRIES: Final = 20_000  # entries per segment: bounds memory and sets checkpoints
 INSERT_BATCH: Final = 5_000  # plays per insert_many
@@ -276,7 +278,13 @@ def _parse_ts(value: object) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return None
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # year 1 in a zone east of UTC
+        return None
+    # Years 1 or 9999 would overflow the ±30 s duplicate window later: not a real play.
+    if not EARLIEST_PLAY <= moment <= LATEST_PLAY:
+        return None
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

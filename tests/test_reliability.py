@@ -338,6 +338,8 @@ PAYLOAD_FAULTS = [
     (_set("played_at", 1700000000000), False),
     (_set("played_at", "yesterday"), False),
     (_set("played_at", "2026-01-01T10:00:00"), False),  # no time zone
+    (_set("played_at", "0001-01-01T00:00:00+01:00"), False),  # before year 1 in UTC
+    (_set("played_at", "9999-12-31T23:59:59Z"), False),  # the ±30 s window would overflow
     (_set("track", None), False),
     (_set("track", "spotify:track:x"), False),
     (_set("track.id", None), False),

@@ -30,7 +30,7 @@ from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from .payload import SPOTIFY_ID, artist_document, parse_item
+from .payload import EARLIEST_PLAY, SPOTIFY_ID, artist_document, parse_item, parse_time
 from .scrobbler import DUPLICATE_WINDOW
 from .spotify import (
     RequestGate,
@@ -44,8 +44,6 @@ from .store import DUPLICATE_KEY, Document, ScrobbleStore
 _LOGGER = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 256 * 1024  # bytes read at a time
-EARLIEST_PLAY: Final = datetime(2000, 1, 1, tzinfo=UTC)  # Spotify launched in 2008
-LATEST_PLAY: Final = datetime(3000, 1, 1, tzinfo=UTC)
 MAX_ENTRY_CHARS: Final = 1024 * 1024  # one entry is ~600 bytes; more means a broken file
 SEGMENT_ENTRIES: Final = 20_000  # entries per segment: bounds memory and sets checkpoints
 INSERT_BATCH: Final = 5_000  # plays per insert_many
@@ -75,7 +73,8 @@ BATCH_TRACKS: Final = 50  # Spotify's /tracks?ids= limit (apps with extended quo
 # lack ids (FerretDB scans the collection for any update not by _id).
 ENRICH_FLUSH_TRACKS: Final = 500
 RECENT_DAYS: Final = timedelta(days=1)  # the live loop may be writing plays this recent
-_PLACEHOLDER_PLAYED_AT: Final = "1970-01-01T00:00:00Z"
+# parse_item needs a played_at to read a track object; any instant it accepts will do.
+_PLACEHOLDER_PLAYED_AT: Final = EARLIEST_PLAY.isoformat()
 
 
 _WHITESPACE: Final = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
@@ -241,7 +240,7 @@ def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per
     """The play of an export entry, or the reason it is skipped (one of SKIP_REASONS)."""
     if not isinstance(entry, dict):
         return "malformed"
-    played_at = _parse_ts(entry.get("ts"))
+    played_at = parse_time(entry.get("ts"))
     ms_played = entry.get("ms_played")
     if played_at is None or not isinstance(ms_played, int) or isinstance(ms_played, bool):
         return "malformed"
@@ -267,25 +266,6 @@ def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per
         artist_name=_text(entry.get("master_metadata_album_artist_name")),
         album_name=_text(entry.get("master_metadata_album_album_name")),
     )
-
-
-def _parse_ts(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:  # year 1 in a zone east of UTC
-        return None
-    # Years 1 or 9999 would overflow the ±30 s duplicate window later: not a real play.
-    if not EARLIEST_PLAY <= moment <= LATEST_PLAY:
-        return None
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _text(value: object) -> str | None:

@@ -19,6 +19,8 @@ from .store import Document
 _LOGGER = logging.getLogger(__name__)
 
 SPOTIFY_ID: Final = re.compile(r"[0-9A-Za-z]{1,64}")
+EARLIEST_PLAY: Final = datetime(2000, 1, 1, tzinfo=UTC)  # Spotify launched in 2008
+LATEST_PLAY: Final = datetime(3000, 1, 1, tzinfo=UTC)
 
 TRACK_FIELDS: Final = (
     "name",
@@ -90,7 +92,7 @@ def parse_item(item: Any, blacklist: set[str]) -> ParsedItem | None:
     if not isinstance(item, dict):
         return None
     track = item.get("track")
-    played_at = _parse_time(item.get("played_at"))
+    played_at = parse_time(item.get("played_at"))
     if not isinstance(track, dict) or played_at is None:
         _LOGGER.debug("skipping a recently-played item without track or played_at")
         return None
@@ -194,8 +196,12 @@ def _is_id(value: object) -> bool:
     return isinstance(value, str) and SPOTIFY_ID.fullmatch(value) is not None
 
 
-def _parse_time(value: object) -> datetime | None:
-    """Spotify's ISO 8601 played_at, truncated to milliseconds like BSON dates."""
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 instant with a zone (Spotify's played_at, the export's ts) as UTC.
+
+    Truncated to milliseconds like BSON dates. Instants outside EARLIEST_PLAY..LATEST_PLAY
+    are not plays (year 1 or 9999 would overflow the ±30 s duplicate window later).
+    """
     if not isinstance(value, str):
         return None
     try:
@@ -204,7 +210,12 @@ def _parse_time(value: object) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return None
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # year 1 in a zone east of UTC
+        return None
+    if not EARLIEST_PLAY <= moment <= LATEST_PLAY:
+        return None
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

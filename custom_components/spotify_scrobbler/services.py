@@ -104,11 +104,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 [a for d in docs for a in d.get("artistIds") or () if isinstance(a, str)],
             )
         except PyMongoError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="mongodb_unavailable",
-                translation_placeholders={"account": entry.title},
-            ) from err
+            raise _mongodb_unavailable(entry) from err
         plays = [details_from_documents(doc, tracks, albums, artists) for doc in docs]
         return {"plays": [_as_response(details) for details in plays if details is not None]}
 
@@ -135,11 +131,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 )
                 response[kind] = [top_entry.as_response() for top_entry in entries]
         except PyMongoError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="mongodb_unavailable",
-                translation_placeholders={"account": entry.title},
-            ) from err
+            raise _mongodb_unavailable(entry) from err
         return response
 
     hass.services.async_register(DOMAIN, "sync_now", sync_now, schema=SYNC_NOW_SCHEMA)
@@ -208,6 +200,14 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> SpotifyScrobblerConfigE
             translation_placeholders={"account": entry.title},
         )
     return entry
+
+
+def _mongodb_unavailable(entry: SpotifyScrobblerConfigEntry) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="mongodb_unavailable",
+        translation_placeholders={"account": entry.title},
+    )
 
 
 def _as_response(details: PlayDetails) -> dict[str, Any]:

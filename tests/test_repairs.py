@@ -1,7 +1,7 @@
 """Repair issues: Premium required, re-authorization needed, MongoDB unreachable."""
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -91,6 +91,11 @@ async def test_mongodb_unreachable_issue_after_15_minutes(
     assert issue(hass, "mongodb_unreachable", entry) is None
 
 
+def local_minutes(moment: datetime) -> str:
+    """How the repair shows an instant: local time, to the minute."""
+    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
+
+
 async def test_gap_when_spotify_window_overflowed(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
@@ -113,8 +118,9 @@ async def test_gap_when_spotify_window_overflowed(
     assert gap.severity is ir.IssueSeverity.WARNING
     assert gap.translation_placeholders == {
         "account": entry.title,
-        "start": day.plays[9].played_at.isoformat(timespec="minutes"),
-        "end": day.plays[-50].played_at.isoformat(timespec="minutes"),
+        "start": local_minutes(day.plays[9].played_at),
+        "end": local_minutes(day.plays[-50].played_at),
+        "count": "1",
     }
 
     # Stored: exactly what Spotify reported (the first 10, then its last 50); nothing doubled.
@@ -124,3 +130,13 @@ async def test_gap_when_spotify_window_overflowed(
     await tick(hass)
     assert len([k for (_, k) in registry.issues if k.startswith("plays_may")]) == 1
     assert await stored_plays(mongo_db) == expected(day.plays[:10] + day.plays[-50:])
+
+    # A second overflow updates the account's one issue instead of adding another.
+    more = listening_day(catalog, fake_spotify.now, plays=60, hours=1.5, seed=14, local_files=0)
+    fake_spotify.add_plays(more.plays)
+    fake_spotify.now = more.plays[-1].played_at
+    await tick(hass)
+    (gap,) = [i for (domain, key), i in registry.issues.items() if key.startswith("plays_may")]
+    assert gap.translation_placeholders is not None
+    assert gap.translation_placeholders["count"] == "2"
+    assert gap.translation_placeholders["end"] == local_minutes(more.plays[-50].played_at)

@@ -33,7 +33,7 @@ from .const import (
 )
 from .coordinator import ScrobblerCoordinator
 from .import_manager import HistoryImportManager
-from .mongo_uri import SRV_SCHEME, seedlist_uri
+from .mongo_uri import SRV_SCHEME, database_identity, seedlist_uri
 from .outbox import Outbox
 from .pending import PendingPlays
 from .scrobbler import KnownMetadata, RecentPlays, Scrobbler
@@ -136,7 +136,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
         return Scrobbler(client, store, account, known, pending=pending, recent=recent)
 
     coordinator = ScrobblerCoordinator(
-        hass, entry, scrobbler_for, store, Outbox(hass, entry.entry_id)
+        hass,
+        entry,
+        scrobbler_for,
+        store,
+        Outbox(
+            hass,
+            entry.entry_id,
+            database_identity(entry.data[CONF_URI], entry.data[CONF_DATABASE]),
+        ),
     )
     try:
         await coordinator.async_config_entry_first_refresh()

@@ -8,9 +8,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
@@ -21,12 +22,14 @@ from .outbox import Outbox
 from .payload import details_from_documents
 from .pending import PendingPlays
 from .repairs import (
+    ISSUE_DUPLICATE_PLAYS,
     ISSUE_GAP,
     ISSUE_MONGODB_UNREACHABLE,
     ISSUE_OUTBOX_FULL,
     ISSUE_PREMIUM_REQUIRED,
     ISSUE_REAUTH_REQUIRED,
     clear_issue,
+    issue_id,
     raise_issue,
 )
 from .scrobbler import RecentPlays, Scrobbler
@@ -77,6 +80,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         # Set when setup just failed to connect: the first refresh does not wait for
         # MongoDB's timeout a second time before polling Spotify.
         self._setup_error: PyMongoError | None = None
+        # The day's totals were reset at midnight (or by an import) and MongoDB has not
+        # been asked for them since.
+        self._totals_stale = False
 
     @property
     def account(self) -> Account | None:
@@ -110,9 +116,15 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             )
         else:
             self._connected = True
+            # MongoDB is reachable: it, not the file, says which plays are stored (the
+            # database may have been restored from an older copy).
+            recent.forget()
             data = replace(data, pending=pending.details())
         self.scrobbler = self._scrobbler_factory(account, pending, recent)
-        self.data = data
+        self.data = self._rolled(data)
+        self.config_entry.async_on_unload(
+            async_track_time_change(self.hass, self._midnight, hour=0, minute=0, second=0)
+        )
         if snapshot.account is None:
             # The first connection ever: write the snapshot now, so that a crash before the
             # delayed save cannot leave a later start without MongoDB nothing to start from.
@@ -122,7 +134,17 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
     async def _connect(self, data: ScrobblerData) -> tuple[Account, ScrobblerData]:
         """Create indexes, find the account and read its totals."""
-        await self.store.ensure_indexes()
+        duplicates = await self.store.ensure_indexes()
+        if duplicates:
+            _LOGGER.warning(
+                "%s: %s plays share their instant with another play; the unique index that "
+                "makes writes idempotent cannot be built until they are cleaned up",
+                self.config_entry.title,
+                duplicates,
+            )
+            raise_issue(self.hass, ISSUE_DUPLICATE_PLAYS, self.config_entry, count=str(duplicates))
+        else:
+            clear_issue(self.hass, ISSUE_DUPLICATE_PLAYS, self.config_entry)
         account = await self.store.load_account(
             self.config_entry.unique_id or "", self.config_entry.title, self._blacklist()
         )
@@ -132,7 +154,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Run one cycle and fold what it stored into the totals."""
         scrobbler = self.scrobbler
         assert scrobbler is not None  # set by _async_setup  # noqa: S101
-        data = self.data
+        data = self._rolled(self.data)
         # Right after a failed setup connect, do not wait for MongoDB's timeout again.
         storage_error, self._setup_error = self._setup_error, None
         if storage_error is None:
@@ -178,13 +200,34 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Connect if setup could not; re-read the totals when the day changed."""
         if not self._connected:
             account, data = await self._connect(data)
-            # The outbox may know a newer cursor than MongoDB's last write.
-            account.last_timestamp = max(account.last_timestamp, scrobbler.account.last_timestamp)
+            # MongoDB's cursor and stored plays are the truth now; the waiting plays keep
+            # their own cursor (the scrobbler fetches from the newest of both).
             scrobbler.account = account
+            scrobbler.recent.forget()
             self._connected = True
-        elif data.day_start != dt_util.start_of_local_day():
+            self._totals_stale = False
+        elif self._totals_stale or data.day_start != dt_util.start_of_local_day():
             data = await self._read_totals(data, scrobbler.account)
+            self._totals_stale = False
         return data
+
+    def _rolled(self, data: ScrobblerData) -> ScrobblerData:
+        """The day's totals start again from 0 at local midnight, with or without MongoDB.
+
+        Nothing can have been stored for the new day before its first cycle, so 0 is
+        exact until MongoDB is asked again (imports re-read the totals themselves).
+        """
+        today = dt_util.start_of_local_day()
+        if data.day_start is None or data.day_start == today:
+            return data
+        self._totals_stale = True
+        return replace(data, plays_today=0, listened_ms_today=0, day_start=today)
+
+    @callback
+    def _midnight(self, _now: datetime) -> None:
+        """Reset the day's sensors at midnight itself, not at the next cycle."""
+        if self.data is not None and (rolled := self._rolled(self.data)) is not self.data:
+            self.async_set_updated_data(replace(rolled, new_plays=()))
 
     def _with_status(
         self,
@@ -246,21 +289,33 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         )
 
     def _report_gap(self, start: datetime, end: datetime) -> None:
-        """Spotify's 50-play window no longer reaches back to the last stored play."""
+        """Spotify's 50-play window no longer reaches back to the last stored play.
+
+        One issue per account, updated with the latest gap and how many there were.
+        """
         _LOGGER.warning(
             "%s: plays between %s and %s may be missing (Spotify only keeps the last 50)",
             self.config_entry.title,
             start.isoformat(timespec="seconds"),
             end.isoformat(timespec="seconds"),
         )
+        registry = ir.async_get(self.hass)
+        known = registry.async_get_issue(DOMAIN, issue_id(ISSUE_GAP, self.config_entry))
+        placeholders = (known.translation_placeholders or {}) if known else {}
+        try:
+            count = int(placeholders.get("count", "0")) + 1
+        except ValueError:
+            count = 1
+        # Deleted first so that a gap after the user ignored the issue shows again.
+        clear_issue(self.hass, ISSUE_GAP, self.config_entry)
         raise_issue(
             self.hass,
             ISSUE_GAP,
             self.config_entry,
-            suffix=f"_{int(start.timestamp())}",
             severity=ir.IssueSeverity.WARNING,
-            start=start.isoformat(timespec="minutes"),
-            end=end.isoformat(timespec="minutes"),
+            start=_local_minutes(start),
+            end=_local_minutes(end),
+            count=str(count),
         )
 
     def _mongodb_failed(self) -> None:
@@ -280,6 +335,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Totals from MongoDB: at startup and once per day (indexed counts)."""
         owner = account.owner
         day_start = dt_util.start_of_local_day()
+        # Wall-clock arithmetic in the local zone: 23 or 25 hours on the days clocks change.
         plays_today, listened_ms = await self.store.day_totals(
             owner, day_start, day_start + timedelta(days=1)
         )
@@ -335,6 +391,10 @@ def _status_of(storage_error: Exception | None, fetch_error: Exception | None) -
     if fetch_error is not None:
         return ScrobblerStatus.SPOTIFY_UNAVAILABLE
     return ScrobblerStatus.OK
+
+
+def _local_minutes(moment: datetime) -> str:
+    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _as_mongo_error(err: Exception | None) -> PyMongoError | None:

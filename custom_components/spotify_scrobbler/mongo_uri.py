@@ -9,6 +9,7 @@ records are read again at every setup (reload, restart).
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
 from pymongo.uri_parser import parse_uri
@@ -47,3 +48,15 @@ def seedlist_uri(uri: str, timeout: float) -> str:
     )
     credentials = f"{userinfo}@" if userinfo else ""
     return f"mongodb://{credentials}{hosts}/{path}?{'&'.join(params)}"
+
+
+def database_identity(uri: str, database: str) -> str:
+    """A short fingerprint of the server(s) and database a URI names, without credentials.
+
+    Kept in the outbox file: a snapshot taken of another database (the entry was
+    reconfigured) must not stand in for this one's contents.
+    """
+    scheme, _, rest = uri.partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    hosts = ",".join(sorted(netloc.lower().split(",")))
+    return hashlib.sha256(f"{scheme}://{hosts}/{database}".encode()).hexdigest()[:16]

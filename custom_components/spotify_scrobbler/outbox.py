@@ -42,8 +42,8 @@ class Snapshot:
 class Outbox:
     """One account's outbox file (``.storage/spotify_scrobbler.outbox.<entry_id>``)."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
-        """Bind the file of one config entry."""
+    def __init__(self, hass: HomeAssistant, entry_id: str, database: str = "") -> None:
+        """Bind the file of one config entry, for the database ``database`` identifies."""
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.outbox.{entry_id}", private=True
         )
@@ -51,6 +51,7 @@ class Outbox:
         self._data: ScrobblerData | None = None
         self._pending: PendingPlays | None = None
         self._recent: RecentPlays | None = None
+        self.database = database
 
     async def async_load(
         self, pending: PendingPlays, recent: RecentPlays, blacklist: set[str]
@@ -58,10 +59,16 @@ class Outbox:
         """Read the file into ``pending`` and ``recent``; returns the last known account state."""
         self._pending, self._recent = pending, recent
         stored = await self._store.async_load() or {}
-        recent.restore(stored.get("recent"))
         skipped = pending.restore(stored.get("pending"), blacklist)
         if skipped:
-            _LOGGER.warning("skipped %s unusable entries of the outbox file", skipped)
+            _LOGGER.warning("Skipped %s unusable entries of the outbox file", skipped)
+        if stored.get("database", self.database) != self.database:
+            # Reconfigured to another database: what the file knew of the old one (its
+            # account, cursor, totals, stored plays) says nothing about this one. The
+            # waiting plays are Spotify's and go to the new database.
+            _LOGGER.info("The outbox describes another database; starting from MongoDB")
+            return Snapshot(None, None)
+        recent.restore(stored.get("recent"))
         return Snapshot(_account_from_json(stored.get("account")), _data_from_json(stored))
 
     async def async_save_now(self, account: Account, data: ScrobblerData | None) -> None:
@@ -91,6 +98,7 @@ class Outbox:
 
     def _serialize(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "database": self.database,
             "pending": self._pending.to_json() if self._pending is not None else None,
             "recent": self._recent.to_json() if self._recent is not None else None,
         }

@@ -9,7 +9,7 @@ fresh payload.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from .models import PlayDetails, to_unix_ms
@@ -26,6 +26,9 @@ class PendingPlays:
     def __init__(self, limit: int | None = None) -> None:
         """Hold at most ``limit`` plays (PENDING_LIMIT by default)."""
         self._items: dict[tuple[str, datetime], ParsedItem] = {}
+        # Plays a failed write may have stored after all (its reply was lost): the next
+        # cycle looks for them in MongoDB and announces those it finds.
+        self.attempted: set[tuple[str, datetime]] = set()
         self.limit = limit if limit is not None else PENDING_LIMIT
         # The oldest play refused because the outbox was full (None while nothing was refused).
         self.refused_since: datetime | None = None
@@ -47,11 +50,16 @@ class PendingPlays:
             merged.setdefault(_key(item), item)
         return sorted(merged.values(), key=lambda item: item.play.played_at)
 
-    def hold(self, items: Iterable[ParsedItem]) -> None:
+    def is_attempted(self, item: ParsedItem) -> bool:
+        """Whether a write of this play failed without telling whether it was stored."""
+        return _key(item) in self.attempted
+
+    def hold(self, items: Iterable[ParsedItem], attempted: Iterable[ParsedItem] = ()) -> None:
         """Keep ``items`` (replacing what was held); beyond the bound the newest are refused.
 
         The oldest are the ones Spotify forgets first; the newest stay in its 50-play window
-        for a while and may still be fetched once MongoDB is back.
+        for a while and may still be fetched once MongoDB is back. ``attempted`` are plays
+        whose write just failed (they stay marked until written or found stored).
         """
         ordered = sorted({_key(item): item for item in items}.values(), key=_played_at)
         kept, refused = ordered[: self.limit], ordered[self.limit :]
@@ -59,15 +67,18 @@ class PendingPlays:
             first = refused[0].play.played_at
             self.refused_since = min(first, self.refused_since or first)
         new = {_key(item): item for item in kept}
-        if new.keys() != self._items.keys():
+        marked = (self.attempted | {_key(item) for item in attempted}) & new.keys()
+        if new.keys() != self._items.keys() or marked != self.attempted:
             self.changed = True
         self._items = new
+        self.attempted = marked
 
     def clear(self) -> None:
         """Everything was written."""
         if self._items or self.refused_since is not None:
             self.changed = True
         self._items = {}
+        self.attempted = set()
         self.refused_since = None
 
     def details(self) -> tuple[PlayDetails, ...]:
@@ -78,6 +89,7 @@ class PendingPlays:
         """The JSON form persisted in HA's storage."""
         return {
             "items": [item.to_item() for item in sorted(self._items.values(), key=_played_at)],
+            "attempted": [[track_id, at.isoformat()] for track_id, at in sorted(self.attempted)],
             "refused_since": self.refused_since.isoformat() if self.refused_since else None,
         }
 
@@ -89,6 +101,7 @@ class PendingPlays:
         raw_items = raw_items if isinstance(raw_items, list) else []
         parsed = [p for raw in raw_items if (p := parse_item(raw, blacklist)) is not None]
         self._items = {_key(item): item for item in sorted(parsed, key=_played_at)}
+        self.attempted = _keys(stored.get("attempted")) & self._items.keys()
         refused = stored.get("refused_since")
         try:
             self.refused_since = datetime.fromisoformat(refused) if refused else None
@@ -96,6 +109,18 @@ class PendingPlays:
             self.refused_since = None
         self.changed = False
         return len(raw_items) - len(parsed)
+
+
+def _keys(value: Any) -> set[tuple[str, datetime]]:
+    """The persisted ``attempted`` list; anything unusable is dropped (only a re-check)."""
+    keys: set[tuple[str, datetime]] = set()
+    for pair in value if isinstance(value, list) else ():
+        try:
+            track_id, at = pair
+            keys.add((str(track_id), datetime.fromisoformat(at).astimezone(UTC)))
+        except TypeError, ValueError:
+            continue
+    return keys
 
 
 def _key(item: ParsedItem) -> tuple[str, datetime]:

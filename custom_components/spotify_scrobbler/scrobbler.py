@@ -161,6 +161,7 @@ class Scrobbler:
         self.known = known or KnownMetadata.empty()
         self.recent = recent if recent is not None else RecentPlays()
         self.pending = pending if pending is not None else PendingPlays()
+        self._attempting: list[ParsedItem] = []  # the plays of the write under way
 
     async def run_cycle(
         self, blacklisted_artists: Iterable[str] = (), *, hold_only: bool = False
@@ -208,8 +209,11 @@ class Scrobbler:
         try:
             new_plays, summary = await self._store(candidates, summary)
         except Exception as err:
-            # Nothing fetched may be lost: whatever is not known to be stored waits.
-            self.pending.hold(c for c in candidates if not self._known_stored(c))
+            # Nothing fetched may be lost: whatever is not known to be stored waits, and the
+            # plays this write tried may be stored after all (a lost reply): marked so.
+            self.pending.hold(
+                (c for c in candidates if not self._known_stored(c)), attempted=self._attempting
+            )
             if not isinstance(err, PyMongoError):
                 raise
             _LOGGER.debug("MongoDB write failed, %s plays wait: %s", len(self.pending), err)
@@ -224,9 +228,10 @@ class Scrobbler:
         self, candidates: Sequence[ParsedItem], summary: CycleSummary
     ) -> tuple[tuple[PlayDetails, ...], CycleSummary]:
         """Write the candidates that are not stored yet; returns the inserted ones."""
-        new = await self._without_duplicates(candidates)
+        self._attempting = []
+        new, recovered = await self._without_duplicates(candidates)
         newest = candidates[-1].play.played_at
-        if not new and to_unix_ms(newest) <= self.account.last_timestamp:
+        if not new and not recovered and to_unix_ms(newest) <= self.account.last_timestamp:
             # Idle cycle: nothing to write at all.
             return (), replace(summary, duplicates=len(candidates))
 
@@ -235,6 +240,7 @@ class Scrobbler:
         albums = _unique_by_id(
             p.album for p in new if p.album is not None and p.album["id"] not in self.known.albums
         )
+        self._attempting = new
         result = await self.store.write_cycle(
             self.account,
             tracks=tracks,
@@ -243,16 +249,19 @@ class Scrobbler:
             artist_stubs=stubs,
             plays=[p.play for p in new],
             newest_played_at=newest,
+            recovered=[p.play for p in recovered],
         )
+        self._attempting = []
         self.known.tracks.add_all(doc["id"] for doc in tracks)
         self.known.albums.add_all(doc["id"] for doc in albums)
         self.known.artists.add_all(doc["id"] for doc in artists)
         # Every attempted play is stored now: inserted, or refused by the unique index because
         # a play at that instant already was. Either way it must not be attempted again.
-        self.recent.add_all((p.play.track_id, p.play.played_at) for p in new)
+        self.recent.add_all((p.play.track_id, p.play.played_at) for p in [*new, *recovered])
 
         inserted = set(result.inserted_plays)
-        return tuple(p.details for p in new if p.play in inserted), replace(
+        stored = sorted([*new, *recovered], key=lambda p: p.play.played_at)
+        return tuple(p.details for p in stored if p.play in inserted), replace(
             summary,
             duplicates=len(candidates) - len(inserted),
             new_plays=len(inserted),
@@ -271,16 +280,23 @@ class Scrobbler:
             return None
         return from_unix_ms(last_seen_ms), oldest
 
-    async def _without_duplicates(self, parsed: Sequence[ParsedItem]) -> list[ParsedItem]:
-        """Apply the seed's ±30 s same-track rule against stored plays and within the batch.
+    async def _without_duplicates(
+        self, parsed: Sequence[ParsedItem]
+    ) -> tuple[list[ParsedItem], list[ParsedItem]]:
+        """(plays to write, plays an earlier unacknowledged write stored already).
 
+        Applies the seed's ±30 s same-track rule against stored plays and within the batch.
         Stored plays only exist up to ``lastTimestamp`` (it moves after the plays are
         written), so MongoDB is asked only about items that close to it, and only for the
         part of the window the cache of recent plays does not cover yet: steady-state
-        cycles need no query at all, whatever the size of the history.
+        cycles need no query at all, whatever the size of the history. Plays whose write
+        failed are looked up wherever they are: a lost reply may hide a stored play.
         """
         recent = self.recent
         last_ms = self.account.last_timestamp
+        attempted = [p for p in parsed if self.pending.is_attempted(p)]
+        unknown: list[datetime] = []
+        start = end = None
         if last_ms > 0:
             last_stored = from_unix_ms(last_ms)
             unknown = [
@@ -293,21 +309,34 @@ class Scrobbler:
                 )
             ]
             if unknown:
-                start = unknown[0] - DUPLICATE_WINDOW
-                stored = await self.store.plays_between(self.account.owner, start, last_stored)
-                recent.add_all((track_id, as_utc(at)) for track_id, at in stored)
-                recent.covered_from(start)
+                start, end = unknown[0] - DUPLICATE_WINDOW, last_stored
+        if attempted:
+            first, last = attempted[0].play.played_at, attempted[-1].play.played_at
+            start = min(start or first, first - DUPLICATE_WINDOW)
+            end = max(end or last, last + DUPLICATE_WINDOW)
+        found: set[tuple[str, datetime]] = set()
+        if start is not None and end is not None:
+            stored = await self.store.plays_between(self.account.owner, start, end)
+            found = {(track_id, as_utc(at)) for track_id, at in stored}
+            recent.add_all(found)
+            if unknown:
+                recent.covered_from(unknown[0] - DUPLICATE_WINDOW)
+        recovered = [p for p in attempted if (p.play.track_id, p.play.played_at) in found]
+        skip = {id(p) for p in recovered}
         batch: dict[str, list[datetime]] = {}
         new: list[ParsedItem] = []
         for item in parsed:
             track_id, played_at = item.play.track_id, item.play.played_at
+            if id(item) in skip:
+                batch.setdefault(track_id, []).append(played_at)
+                continue
             if recent.has_play_near(track_id, played_at) or any(
                 abs(t - played_at) <= DUPLICATE_WINDOW for t in batch.get(track_id, ())
             ):
                 continue
             batch.setdefault(track_id, []).append(played_at)
             new.append(item)
-        return new
+        return new, recovered
 
     async def _artist_documents(
         self, new: Sequence[ParsedItem]

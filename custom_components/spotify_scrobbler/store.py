@@ -12,14 +12,14 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from .models import Play, to_unix_ms
 
@@ -27,6 +27,8 @@ _LOGGER = logging.getLogger(__name__)
 
 DUPLICATE_KEY: Final = 11000
 NOT_BLACKLISTED: Final = {"blacklistedBy": {"$exists": False}}
+# Marks a track document the history import made from the export's names alone.
+STUB_FIELD: Final = "scrobbler_stub"
 
 Document = dict[str, Any]
 
@@ -80,11 +82,39 @@ class ScrobbleStore:
         self.artists = db["artists"]
         self.users = db["users"]
 
-    async def ensure_indexes(self) -> None:
-        """Create the indexes (a no-op when they exist)."""
+    async def ensure_indexes(self) -> int:
+        """Create the indexes (a no-op when they exist).
+
+        Returns how many play documents share an (owner, played_at) with another one
+        (0 normally): such documents, left by older importers, keep the unique index from
+        being built. Scrobbling goes on without it (the duplicate check before each write
+        still applies); the caller tells the user how to clean up.
+        """
+        duplicates = 0
         for collection, specs in INDEXES.items():
             for keys, options in specs:
-                await self.db[collection].create_index(keys, **options)
+                try:
+                    await self.db[collection].create_index(keys, **options)
+                except OperationFailure:
+                    # MongoDB says 11000, FerretDB an internal "UNIQUE constraint" error.
+                    if not options.get("unique") or collection != "infos":
+                        raise
+                    duplicates = await self.duplicate_play_count()
+                    if duplicates == 0:
+                        raise
+        return duplicates
+
+    async def duplicate_play_count(self) -> int:
+        """Play documents whose (owner, played_at) another document has too (counted in MongoDB)."""
+        cursor = await self.infos.aggregate(
+            [
+                {"$group": {"_id": {"o": "$owner", "t": "$played_at"}, "n": {"$sum": 1}}},
+                {"$match": {"n": {"$gt": 1}}},
+                {"$group": {"_id": None, "docs": {"$sum": "$n"}}},
+            ]
+        )
+        rows = await cursor.to_list()
+        return int(rows[0]["docs"]) if rows else 0
 
     async def check_writable(self) -> None:
         """Prove the credentials may write (raises OperationFailure otherwise)."""
@@ -152,19 +182,26 @@ class ScrobbleStore:
         artist_stubs: Sequence[Document],
         plays: Sequence[Play],
         newest_played_at: datetime | None,
+        recovered: Sequence[Play] = (),
     ) -> WriteResult:
         """Write one cycle in an order that cannot lose a play.
 
         Metadata first, then plays, then ``lastTimestamp``/``firstListenedAt``: a crash
         between two steps leaves plays that the next cycle's lookback finds again.
+        ``recovered`` are plays an earlier, unacknowledged write stored already: they are
+        not inserted again but count as this cycle's (they were never announced).
         """
-        new_tracks = await _upsert_by_id(self.tracks, [(doc, False) for doc in tracks])
+        # The import's stub tracks are replaced by the full track the payload carries.
+        new_tracks = await _upsert_by_id(
+            self.tracks, [(doc, False) for doc in tracks], upgrade_stubs=True
+        )
         new_albums = await _upsert_by_id(self.albums, [(doc, False) for doc in albums])
         # Enriched artists replace stubs; stubs (enrichment failed) never replace anything.
         new_artists = await _upsert_by_id(
             self.artists, [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs]
         )
         inserted = await self._insert_plays(account.owner, plays)
+        stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
 
         counters = {
             "plays": len(inserted),
@@ -175,22 +212,28 @@ class ScrobbleStore:
         update: Document = {"$inc": {f"scrobbler.counters.{k}": v for k, v in counters.items()}}
         if newest_played_at is not None:
             update["$max"] = {"lastTimestamp": to_unix_ms(newest_played_at)}
-        if inserted:
-            update["$min"] = {"firstListenedAt": min(play.played_at for play in inserted)}
+        if stored:
+            update["$min"] = {"firstListenedAt": stored[0].played_at}
         await self.users.update_one({"_id": account.owner}, update)
 
         if newest_played_at is not None:
             account.last_timestamp = max(account.last_timestamp, to_unix_ms(newest_played_at))
-        if inserted:
-            first = min(play.played_at for play in inserted)
+        if stored:
+            first = stored[0].played_at
             if account.first_listened_at is None or first < account.first_listened_at:
                 account.first_listened_at = first
         for key, value in counters.items():
             account.counters[key] = account.counters.get(key, 0) + value
-        return WriteResult(tuple(inserted), new_tracks, new_albums, new_artists)
+        return WriteResult(tuple(stored), new_tracks, new_albums, new_artists)
 
     async def _insert_plays(self, owner: ObjectId, plays: Sequence[Play]) -> list[Play]:
-        """Insert plays; those already stored (unique index) are skipped, not errors."""
+        """Insert plays; returns those that are in MongoDB because of this write.
+
+        A play refused by the unique index is ours when the document holding its instant is
+        the same track: the duplicate check before the write found none, so it was written
+        by this very request (a write retried after its reply was lost) or by another
+        scrobbler a moment ago — in MongoDB now and not counted yet, either way.
+        """
         if not plays:
             return []
         docs = [play.to_document(owner) for play in plays]
@@ -201,8 +244,29 @@ class ScrobbleStore:
             if any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise
             rejected = {error["index"] for error in errors}
-            return [play for index, play in enumerate(plays) if index not in rejected]
+            present = await self.stored_at(owner, [plays[index].played_at for index in rejected])
+            return [
+                play
+                for index, play in enumerate(plays)
+                if index not in rejected or (play.track_id, play.played_at) in present
+            ]
         return list(plays)
+
+    async def stored_at(
+        self, owner: ObjectId, instants: Sequence[datetime]
+    ) -> set[tuple[str, datetime]]:
+        """(track id, played_at) of the account's plays stored at exactly these instants."""
+        if not instants:
+            return set()
+        cursor = self.infos.find(
+            {"owner": owner, "played_at": {"$in": list(instants)}},
+            {"_id": 0, "id": 1, "played_at": 1},
+        )
+        return {
+            (doc["id"], _utc(doc["played_at"]))
+            async for doc in cursor
+            if isinstance(doc.get("id"), str) and isinstance(doc.get("played_at"), datetime)
+        }
 
     async def totals(self, owner: ObjectId) -> int:
         """Number of counted (not blacklisted) plays of an account."""
@@ -256,22 +320,33 @@ class ScrobbleStore:
 
 
 async def _upsert_by_id(
-    collection: AsyncCollection[Document], docs: Sequence[tuple[Document, bool]]
+    collection: AsyncCollection[Document],
+    docs: Sequence[tuple[Document, bool]],
+    *,
+    upgrade_stubs: bool = False,
 ) -> int:
     """Upsert (document, overwrite) pairs keyed by Spotify id; returns how many were new.
 
-    Overwriting sets the fields; otherwise an existing document is left untouched.
+    Overwriting sets the fields; otherwise an existing document is left untouched, except
+    that ``upgrade_stubs`` replaces the history import's stub documents (one round trip).
     """
     if not docs:
         return 0
-    requests = [
-        UpdateOne(
-            {"id": doc["id"]},
-            {"$set" if overwrite else "$setOnInsert": _without_id(doc)},
-            upsert=True,
+    requests: list[UpdateOne] = []
+    for doc, overwrite in docs:
+        fields = _without_id(doc)
+        if upgrade_stubs:
+            requests.append(
+                UpdateOne(
+                    {"id": doc["id"], STUB_FIELD: {"$exists": True}},
+                    {"$set": fields, "$unset": {STUB_FIELD: ""}},
+                )
+            )
+        requests.append(
+            UpdateOne(
+                {"id": doc["id"]}, {"$set" if overwrite else "$setOnInsert": fields}, upsert=True
+            )
         )
-        for doc, overwrite in docs
-    ]
     try:
         result = await collection.bulk_write(requests, ordered=False)
     except BulkWriteError as err:
@@ -284,6 +359,10 @@ async def _upsert_by_id(
         await collection.bulk_write(retry, ordered=False)
         return int(err.details.get("nUpserted", 0))
     return int(result.upserted_count)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _without_id(doc: Mapping[str, Any]) -> Document:

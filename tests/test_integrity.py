@@ -1,0 +1,348 @@
+"""Real-world orderings that used to lose, duplicate or miscount plays (issue 11).
+
+Lost write replies come from a wire-protocol proxy in front of FerretDB (the write is
+executed, its acknowledgement never arrives); reconfiguring uses the config flow; day
+boundaries use Home Assistant's clock and time zone. Every scenario ends comparing
+MongoDB's contents, the sensors and the events with what really happened.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pymongo.uri_parser import parse_uri
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
+
+from .conftest import MongoDb
+from .mongo_proxy import MongoProxy
+from .spotify_fake import Catalog, FakeSpotify
+from .test_scrobbling import (
+    capture_events,
+    expected,
+    play_recently,
+    sensor_state,
+    stored_plays,
+    tick,
+)
+from .test_statistics import assert_statistics_match
+
+SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
+
+
+@pytest.fixture(autouse=True)
+def short_mongodb_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lost connection fails an operation after 1 s instead of 5 s."""
+    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 1000)
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_test_recorder: Any) -> None:
+    """Prepare the recorder's database before ``hass`` (phcc's required fixture order)."""
+
+
+@pytest.fixture
+async def proxy(mongodb_uri: str, socket_enabled: None) -> AsyncIterator[MongoProxy]:
+    """The test server behind a proxy that can lose replies."""
+    parsed = parse_uri(mongodb_uri)
+    host, port = parsed["nodelist"][0]
+    userinfo = ""
+    if parsed["username"]:
+        userinfo = f"{parsed['username']}:{parsed['password']}"
+    server = MongoProxy(host, port, userinfo)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def day_counts(mongo_db: MongoDb) -> tuple[int, int, int]:
+    """(total, today, listened ms today) of counted plays, counted by MongoDB itself."""
+    start = dt_util.start_of_local_day()
+    end = dt_util.start_of_local_day(dt_util.as_local(start).date() + timedelta(days=1))
+    counted: dict[str, Any] = {"blacklistedBy": {"$exists": False}}
+    today = {**counted, "played_at": {"$gte": start, "$lt": end}}
+    listened = 0
+    async for doc in mongo_db["infos"].find(today):
+        listened += doc["durationMs"]
+    return (
+        await mongo_db["infos"].count_documents(counted),
+        await mongo_db["infos"].count_documents(today),
+        listened,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "command", "collection"),
+    [
+        ("lose_reply", "insert", "infos"),  # the plays were stored, the reply was lost
+        ("lose_reply", "update", "users"),  # the plays and the cursor were stored
+        ("send_twice", "insert", "infos"),  # a driver's retry: duplicate keys come back
+    ],
+)
+async def test_write_whose_reply_was_lost(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+    fault: str,
+    command: str,
+    collection: str,
+) -> None:
+    """Plays a write stored without telling are counted, announced once and shown."""
+    first = play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
+    entry = await setup_entry(uri=proxy.uri)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    events = capture_events(hass)
+    later = play_recently(fake_spotify, catalog, [(2, 20.0), (3, 15.0), (4, 10.0)])
+
+    getattr(proxy, fault)(command, collection)
+    await tick(hass)
+    assert proxy.applied == [(fault, command, collection)]
+    assert await stored_plays(mongo_db) == expected(first + later)
+    # Shown at once: stored or waiting, the five plays are counted once.
+    assert sensor_state(hass, fake_spotify, "total_plays") == "5"
+
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "0"
+    assert await stored_plays(mongo_db) == expected(first + later)
+    total, today, listened = await day_counts(mongo_db)
+    assert sensor_state(hass, fake_spotify, "total_plays") == str(total) == "5"
+    assert sensor_state(hass, fake_spotify, "plays_today") == str(today)
+    minutes = float(sensor_state(hass, fake_spotify, "listening_time_today"))
+    assert minutes == pytest.approx(listened / 60_000, abs=0.01)
+    assert [e.data["track_id"] for e in events] == [p.track_id for p in later]
+    last = hass.states.get("sensor.scrobbler_test_last_scrobbled_track")
+    assert last is not None
+    assert last.attributes["track_id"] == later[-1].track_id
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    assert user["lastTimestamp"] == int(later[-1].played_at.timestamp() * 1000)
+
+    await tick(hass)  # nothing more is announced later
+    assert len(events) == len(later)
+    await assert_statistics_match(hass, entry, mongo_db)
+
+
+async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry, uri: str, name: str) -> None:
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URI: uri, CONF_DATABASE: name}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize("restored", [False, True], ids=["empty", "restored_copy"])
+async def test_reconfigure_to_another_database_stores_what_it_lacks(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+    restored: bool,
+) -> None:
+    """No cache of the old database suppresses a write to the new one."""
+    early = play_recently(fake_spotify, catalog, [(0, 90.0), (1, 80.0), (2, 70.0)])
+    entry = await setup_entry()
+    late = play_recently(fake_spotify, catalog, [(3, 30.0), (4, 20.0)])
+    await tick(hass)
+    assert await stored_plays(mongo_db) == expected(early + late)
+
+    other = mongo_db.client[f"{mongo_db.name}_b"]
+    try:
+        if restored:
+            # A backup taken after the early plays: the late ones are missing from it.
+            user = await mongo_db["users"].find_one({})
+            assert user is not None
+            user["lastTimestamp"] = int(early[-1].played_at.timestamp() * 1000)
+            await other["users"].insert_one(user)
+            async for doc in mongo_db["infos"].find({"played_at": {"$lte": early[-1].played_at}}):
+                await other["infos"].insert_one(doc)
+        await _reconfigure(hass, entry, mongodb_uri, other.name)
+        assert await stored_plays(other) == expected(early + late)
+        assert sensor_state(hass, fake_spotify, "total_plays") == "5"
+        await tick(hass)
+        assert await stored_plays(other) == expected(early + late)
+    finally:
+        await mongo_db.client.drop_database(other.name)
+
+
+def _moved_back_a_day(hass_storage: dict[str, Any], entry: MockConfigEntry) -> None:
+    """Make the outbox snapshot look like it was written the day before."""
+    totals = hass_storage[f"{DOMAIN}.outbox.{entry.entry_id}"]["data"]["totals"]
+    day_start = datetime.fromisoformat(totals["day_start"])
+    totals["day_start"] = dt_util.start_of_local_day(
+        dt_util.as_local(day_start).date() - timedelta(days=1)
+    ).isoformat()
+
+
+async def test_day_totals_restart_at_midnight_while_mongodb_is_down(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+) -> None:
+    """Plays today drops to 0 at local midnight itself, MongoDB down or not."""
+    play_recently(fake_spotify, catalog, [(0, 1.0), (1, 0.5)])
+    await setup_entry(uri=proxy.uri)
+    assert sensor_state(hass, fake_spotify, "plays_today") == "2"
+    await proxy.stop()  # MongoDB unreachable from here on
+
+    tomorrow = dt_util.start_of_local_day(dt_util.now().date() + timedelta(days=1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dt_util, "now", lambda *_args, **_kwargs: tomorrow)
+        patch.setattr(dt_util, "start_of_local_day", _start_of_day_at(tomorrow))
+        async_fire_time_changed(hass, dt_util.as_utc(tomorrow))
+        await hass.async_block_till_done()
+        assert sensor_state(hass, fake_spotify, "plays_today") == "0"
+        assert sensor_state(hass, fake_spotify, "listening_time_today") == "0.0"
+        assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+
+
+def _start_of_day_at(now: datetime) -> Callable[..., datetime]:
+    original = dt_util.start_of_local_day
+
+    def start_of_local_day(day: Any = None) -> datetime:
+        return original(now.date() if day is None else day)
+
+    return start_of_local_day
+
+
+async def test_restart_from_the_outbox_after_midnight(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A start from yesterday's snapshot (MongoDB down) does not show yesterday's day totals."""
+    play_recently(fake_spotify, catalog, [(0, 1.0), (1, 0.5)])
+    entry = await setup_entry(uri=proxy.uri)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await proxy.stop()
+    _moved_back_a_day(hass_storage, entry)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sensor_state(hass, fake_spotify, "status") == "mongodb_unavailable"
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+    assert sensor_state(hass, fake_spotify, "plays_today") == "0"
+
+
+async def test_day_totals_on_the_day_clocks_go_back(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """25 October 2026 in Berlin has 25 hours: a play in its last hour is today's."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    now = datetime(2026, 10, 25, 22, 40, tzinfo=UTC)  # 23:40 CET, the day's 25th hour
+    freezer.move_to(now)
+    fake_spotify.now = now
+    play_recently(fake_spotify, catalog, [(0, 10.0), (1, 2 * 60.0)])  # 23:30 and 21:40 local
+    entry = await setup_entry()
+    assert sensor_state(hass, fake_spotify, "plays_today") == "2"
+
+    assert await hass.config_entries.async_reload(entry.entry_id)  # totals read from MongoDB
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sensor_state(hass, fake_spotify, "plays_today") == "2"
+
+
+async def test_duplicate_plays_in_the_database_give_a_repair_not_an_outage(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Documents sharing (owner, played_at) block the unique index: scrobbling goes on."""
+    owner, moment = ObjectId(), datetime(2021, 3, 1, 12, 0, tzinfo=UTC)
+    old = [{"owner": owner, "id": track, "played_at": moment} for track in ("a", "a", "b")]
+    await mongo_db["infos"].insert_many(old)
+    plays = play_recently(fake_spotify, catalog, [(0, 5.0), (1, 3.0)])
+
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"duplicate_plays_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"account": entry.title, "count": "3"}
+    mine = [p for p in await stored_plays(mongo_db) if p[1] != moment]
+    assert mine == expected(plays)
+    await tick(hass)  # the duplicate check still holds without the index
+    assert [p for p in await stored_plays(mongo_db) if p[1] != moment] == expected(plays)
+
+    # The README's clean-up: exact duplicates removed, the other track moved by 1 ms.
+    doomed = await mongo_db["infos"].find_one({"owner": owner, "id": "a"})
+    assert doomed is not None
+    await mongo_db["infos"].delete_one({"_id": doomed["_id"]})
+    await mongo_db["infos"].update_one(
+        {"owner": owner, "id": "b"}, {"$set": {"played_at": moment + timedelta(milliseconds=1)}}
+    )
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"duplicate_plays_{entry.entry_id}") is None
+    indexes = await mongo_db["infos"].index_information()
+    assert any(spec.get("unique") for spec in indexes.values())
+
+
+async def test_live_loop_upgrades_the_import_stub_tracks(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A live play of a track the import knows only by name stores the full track."""
+    entry = await setup_entry()
+    plays = play_recently(fake_spotify, catalog, [(0, 3.0)])
+    track_id = plays[0].track_id
+    assert track_id is not None
+    # The history import's stub, as it writes it.
+    await mongo_db["tracks"].insert_one(
+        {
+            "id": track_id,
+            "name": "From the export",
+            "album": None,
+            "artists": [],
+            "type": "track",
+            "uri": f"spotify:track:{track_id}",
+            "scrobbler_stub": {"artist_name": "Somebody", "album_name": "Something"},
+        }
+    )
+    fake_spotify.reset_log()
+    await tick(hass)
+
+    track = await mongo_db["tracks"].find_one({"id": track_id})
+    assert track is not None
+    assert "scrobbler_stub" not in track
+    assert track["album"] == catalog.tracks[track_id].album_id
+    assert track["artists"] == list(catalog.tracks[track_id].artist_ids)
+    assert await mongo_db["tracks"].count_documents({"id": track_id}) == 1
+    assert not fake_spotify.calls(f"/v1/tracks/{track_id}")
+    assert entry.state is ConfigEntryState.LOADED

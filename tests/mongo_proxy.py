@@ -55,6 +55,7 @@ class MongoProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.down = False  # MongoDB unreachable: every connection is dropped at once
 
     @property
     def uri(self) -> str:
@@ -72,6 +73,13 @@ class MongoProxy:
     def send_twice(self, command: str, collection: str, times: int = 1) -> None:
         """The next ``times`` such commands run twice; the client gets the second reply."""
         self.rules.append(Rule(command, collection, "send_twice", times))
+
+    def set_down(self, *, down: bool = True) -> None:
+        """Make MongoDB unreachable (like a killed server) or reachable again."""
+        self.down = down
+        if down:
+            for writer in list(self._writers):
+                writer.close()
 
     async def start(self) -> None:
         """Listen on a free port."""
@@ -110,6 +118,10 @@ class MongoProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        if self.down:
+            client_w.close()
+            self._tasks.discard(task)
+            return
         self._writers.add(client_w)
         try:
             server_r, server_w = await asyncio.open_connection(

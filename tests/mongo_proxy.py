@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import bson
+from pymongo.uri_parser import parse_uri
 
 OP_MSG = 2013
 HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
@@ -88,15 +89,20 @@ class MongoProxy:
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
+        self.down = True
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await task
+        while self._tasks or self._writers:
+            for writer in list(self._writers):
+                writer.close()
+            self._writers.clear()
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await task
+                self._tasks.discard(task)
         if self._server is not None:
             with contextlib.suppress(OSError):
                 await self._server.wait_closed()
@@ -192,3 +198,11 @@ async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
         return None
     (length,) = struct.unpack_from("<i", header)
     return header + await reader.readexactly(length - HEADER.size)
+
+
+def proxy_for(uri: str) -> MongoProxy:
+    """A proxy (not started) in front of the first server of ``uri``, with its credentials."""
+    parsed = parse_uri(uri)
+    host, port = parsed["nodelist"][0]
+    userinfo = f"{parsed['username']}:{parsed['password']}" if parsed["username"] else ""
+    return MongoProxy(host, port, userinfo)

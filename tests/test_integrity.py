@@ -18,13 +18,12 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
-from pymongo.uri_parser import parse_uri
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
 
 from .conftest import MongoDb
-from .mongo_proxy import MongoProxy
+from .mongo_proxy import MongoProxy, proxy_for
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import (
     capture_events,
@@ -53,12 +52,7 @@ def mock_recorder_before_hass(async_test_recorder: Any) -> None:
 @pytest.fixture
 async def proxy(mongodb_uri: str, socket_enabled: None) -> AsyncIterator[MongoProxy]:
     """The test server behind a proxy that can lose replies."""
-    parsed = parse_uri(mongodb_uri)
-    host, port = parsed["nodelist"][0]
-    userinfo = ""
-    if parsed["username"]:
-        userinfo = f"{parsed['username']}:{parsed['password']}"
-    server = MongoProxy(host, port, userinfo)
+    server = proxy_for(mongodb_uri)
     await server.start()
     try:
         yield server
@@ -346,3 +340,29 @@ async def test_live_loop_upgrades_the_import_stub_tracks(
     assert await mongo_db["tracks"].count_documents({"id": track_id}) == 1
     assert not fake_spotify.calls(f"/v1/tracks/{track_id}")
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_lost_reply_then_restart_counts_the_play_once(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+) -> None:
+    """Found by the model-based test: a restart between a lost reply and its recovery.
+
+    The restart reads the totals from MongoDB, which hold the play already; the recovering
+    cycle then must not count it a second time (total plays was 2 for 1 play).
+    """
+    entry = await setup_entry(uri=proxy.uri)
+    events = capture_events(hass)
+    plays = play_recently(fake_spotify, catalog, [(0, 3.0)])
+    proxy.lose_reply("insert", "infos")
+    await tick(hass)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert await stored_plays(mongo_db) == expected(plays)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "1"
+    assert [e.data["track_id"] for e in events] == [plays[0].track_id]

@@ -182,6 +182,13 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         for details in result.new_plays:
             data = _count(data, details)
             self._fire_event(details)
+        if result.summary.recovered:
+            # Found stored after a lost reply: a count read since then may include them
+            # already, so MongoDB counts again (rare: only after such a failure).
+            try:
+                data = await self._read_totals(data, scrobbler.account)
+            except PyMongoError as err:
+                storage_error = err
 
         storage_error = storage_error or _as_mongo_error(result.storage_error)
         data = self._with_status(data, storage_error, result.fetch_error)

@@ -118,6 +118,8 @@ class CycleSummary:
     new_albums: int = 0
     new_artists: int = 0
     enrichment_requests: int = 0
+    # Plays an earlier write stored without acknowledging it, found stored now.
+    recovered: int = 0
 
 
 @dataclass(slots=True, frozen=True)

@@ -269,6 +269,7 @@ class Scrobbler:
             new_albums=result.new_albums,
             new_artists=result.new_artists,
             enrichment_requests=requests,
+            recovered=len(recovered),
         )
 
     @staticmethod

@@ -190,6 +190,19 @@ async def test_spotify_down_aborts(
 
 
 @pytest.mark.usefixtures("current_request_with_host", "credentials")
+async def test_refused_fresh_token_aborts_without_refresh(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, fake_spotify: FakeSpotify
+) -> None:
+    """A 401 on /me with the token just granted: abort, no refresh and no second /me."""
+    fake_spotify.inject("/v1/me", status=401)
+    result = await start_user_flow(hass, hass_client_no_auth)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "connection_error"
+    assert [r["grant_type"] for r in fake_spotify.token_requests] == ["authorization_code"]
+    assert len(fake_spotify.calls("/v1/me")) == 1
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
 @pytest.mark.parametrize(
     ("user_id", "reason"),
     [("scrobbler-test-user", "reauth_successful"), ("someone-else", "reauth_account_mismatch")],

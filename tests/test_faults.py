@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
@@ -260,7 +261,7 @@ async def test_revoked_access_token_mid_cycle_starts_reauth(
     catalog: Catalog,
     mongo_db: MongoDb,
 ) -> None:
-    """A 401 from the Web API with a token HA believes valid: reauth, started once.
+    """A 401 with a token HA believes valid, and the forced refresh refused: reauth, once.
 
     Polling stops until the user re-authorizes: no request every cycle, no second flow.
     """
@@ -268,16 +269,80 @@ async def test_revoked_access_token_mid_cycle_starts_reauth(
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.LOADED
     fake_spotify.expire_access_tokens()
+    fake_spotify.token_revoked = True
     play_recently(fake_spotify, catalog, [(1, 5.0)])
+    fake_spotify.reset_log()
     await tick(hass)
     flows = hass.config_entries.flow.async_progress()
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
+    assert [r["grant_type"] for r in fake_spotify.token_requests] == ["refresh_token"]
 
     fake_spotify.reset_log()
     for _ in range(3):
         await tick(hass)
     assert fake_spotify.requests == []
     assert len(hass.config_entries.flow.async_progress()) == 1
+    assert await stored_plays(mongo_db) == expected(first)
+
+
+def reauth_issues(hass: HomeAssistant) -> list[tuple[str, str]]:
+    """Repair issues asking to re-authorize (ours and HA's own)."""
+    return [key for key in ir.async_get(hass).issues if "reauth" in key[1]]
+
+
+async def test_refused_access_token_is_refreshed_once(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A 401 for a token HA still believes valid (revoked or rotated early): refresh and retry.
+
+    One forced refresh, the cycle stores its plays, and nobody is asked to re-authorize.
+    """
+    first = play_recently(fake_spotify, catalog, [(0, 20.0)])
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    fake_spotify.expire_access_tokens()
+    assert entry.data["token"]["expires_at"] > time.time() + 600  # HA thinks it is valid
+    second = play_recently(fake_spotify, catalog, [(1, 5.0)])
+    fake_spotify.reset_log()
+    await tick(hass)
+    assert [r["grant_type"] for r in fake_spotify.token_requests] == ["refresh_token"]
+    assert hass.config_entries.flow.async_progress() == []
+    assert reauth_issues(hass) == []
+    assert entry.state is ConfigEntryState.LOADED
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    assert await stored_plays(mongo_db) == expected(first + second)
+    assert entry.data["token"]["access_token"] in fake_spotify.access_tokens
+
+    # The renewed token is kept: the next cycle refreshes nothing.
+    fake_spotify.reset_log()
+    await tick(hass)
+    assert fake_spotify.token_requests == []
+    assert len(fake_spotify.calls("/v1/me/player/recently-played")) == 1
+
+
+async def test_401_after_a_forced_refresh_starts_reauth(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """The request retried with a freshly refreshed token is refused too: reauth."""
+    first = play_recently(fake_spotify, catalog, [(0, 20.0)])
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    play_recently(fake_spotify, catalog, [(1, 5.0)])
+    fake_spotify.inject("/v1/me/player/recently-played", status=401, times=2)
+    fake_spotify.reset_log()
+    await tick(hass)
+    assert len(fake_spotify.token_requests) == 1  # never more than one refresh per request
+    assert len(fake_spotify.calls("/v1/me/player/recently-played")) == 2
+    flows = hass.config_entries.flow.async_progress()
+    assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
     assert await stored_plays(mongo_db) == expected(first)
 
 
@@ -331,6 +396,47 @@ async def test_two_accounts_share_one_spaced_queue(
     for owner in owners:
         count = await mongo_db["infos"].count_documents({"owner": owner})
         assert count == len(expected(list(day.plays)))
+
+
+@pytest.mark.parametrize("order", [(0.05, 0.4), (0.4, 0.05)])
+async def test_request_spacing_is_the_largest_configured(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    order: tuple[float, float],
+) -> None:
+    """One spacing for the whole integration: the largest of the loaded accounts, any load order.
+
+    Unloading that account lets the remaining one's spacing apply again.
+    """
+    play_recently(fake_spotify, catalog, [(0, 10.0)])
+    entries = []
+    for n, spacing in enumerate(order):
+        entry = make_entry(
+            fake_spotify,
+            mongo_db,
+            unique_id=f"account-{n}",
+            options={CONF_REQUEST_SPACING: spacing},
+        )
+        entry.add_to_hass(hass)
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        entries.append(entry)
+
+    fake_spotify.reset_log()
+    await tick(hass)
+    arrivals = [record.at for record in fake_spotify.requests]
+    assert len(arrivals) == 2  # one idle window request per account
+    assert arrivals[1] - arrivals[0] >= 0.4 * 0.95
+    assert hass.data[SHARED].gate.spacing == 0.4
+
+    slow = entries[order.index(0.4)]
+    assert await hass.config_entries.async_unload(slow.entry_id)
+    await hass.async_block_till_done()
+    assert hass.data[SHARED].gate.spacing == 0.05
 
 
 async def test_next_link_to_another_host_is_refused(

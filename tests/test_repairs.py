@@ -46,9 +46,10 @@ async def test_premium_required_issue(
 async def test_reauth_issue(
     hass: HomeAssistant, setup_entry: SetupEntry, fake_spotify: FakeSpotify
 ) -> None:
-    """A refused token raises the re-authorization issue next to the reauth flow."""
+    """A refused token that cannot be refreshed raises the issue next to the reauth flow."""
     entry = await setup_entry()
     fake_spotify.expire_access_tokens()
+    fake_spotify.token_revoked = True
     await tick(hass)
     assert issue(hass, "reauth_required", entry) is not None
     assert [f["context"]["source"] for f in hass.config_entries.flow.async_progress()] == ["reauth"]

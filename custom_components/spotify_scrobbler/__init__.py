@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
 
@@ -59,6 +59,20 @@ class SharedSpotifyState:
 
     gate: RequestGate
     batch_support: BatchSupport
+    spacings: dict[str, float] = field(default_factory=dict)
+    """The request spacing each set-up entry is configured with, by entry id."""
+
+    def set_spacing(self, entry_id: str, spacing: float | None) -> None:
+        """Record (None: forget) an entry's spacing; the largest one applies to every account.
+
+        One gate serves all accounts, so it needs one value; the largest is the one no account
+        objects to, and it does not depend on the order the entries load in.
+        """
+        if spacing is None:
+            self.spacings.pop(entry_id, None)
+        else:
+            self.spacings[entry_id] = spacing
+        self.gate.spacing = max(self.spacings.values(), default=DEFAULT_SPACING)
 
 
 SHARED: HassKey[SharedSpotifyState] = HassKey(DOMAIN)
@@ -98,16 +112,17 @@ def build_mongo_client(uri: str) -> AsyncMongoClient[Document]:
     )
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:
-    """Connect the account's Spotify session and MongoDB, then start scrobbling."""
-    implementation = await async_get_config_entry_implementation(hass, entry)
-    oauth_session = OAuth2Session(hass, entry, implementation)
-    shared = hass.data[SHARED]
-    shared.gate.spacing = float(entry.options.get(CONF_REQUEST_SPACING, DEFAULT_SPACING))
+@dataclass(slots=True)
+class EntryTokens:
+    """The entry's Spotify access token, kept valid by HA's OAuth2 session."""
 
-    async def access_token() -> str:
+    hass: HomeAssistant
+    session: OAuth2Session
+
+    async def access_token(self) -> str:
+        """The current access token, refreshed first when HA's copy has expired."""
         try:
-            await oauth_session.async_ensure_token_valid()
+            await self.session.async_ensure_token_valid()
         except OAuth2TokenRequestReauthError as err:
             raise SpotifyAuthError("Spotify refused to refresh the token") from err
         except ClientResponseError as err:
@@ -117,14 +132,40 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
             raise SpotifyError(f"token refresh failed: HTTP {err.status}") from err
         except (ClientError, TimeoutError, HomeAssistantError) as err:
             raise SpotifyError(f"token refresh failed: {type(err).__name__}") from err
-        return str(oauth_session.token["access_token"])
+        return str(self.session.token["access_token"])
 
+    async def refreshed_token(self, rejected: str) -> str:
+        """A new access token after Spotify answered 401 for ``rejected``."""
+        # The token may be revoked or rotated while HA still holds it valid: mark it expired
+        # so that HA's own refresh path (its lock and checks) renews it, on every HA version.
+        # Skipped when another request has replaced that token meanwhile.
+        token = self.session.token
+        if token.get("access_token") == rejected:
+            entry = self.session.config_entry
+            self.hass.config_entries.async_update_entry(
+                entry, data={**entry.data, "token": {**token, "expires_at": 0}}
+            )
+        return await self.access_token()
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:
+    """Connect the account's Spotify session and MongoDB, then start scrobbling."""
+    implementation = await async_get_config_entry_implementation(hass, entry)
+    oauth_session = OAuth2Session(hass, entry, implementation)
+    shared = hass.data[SHARED]
+    shared.set_spacing(
+        entry.entry_id, float(entry.options.get(CONF_REQUEST_SPACING, DEFAULT_SPACING))
+    )
+    # Also runs when setup fails; an options change reloads the entry, so it is seen too.
+    entry.async_on_unload(partial(shared.set_spacing, entry.entry_id, None))
+    tokens = EntryTokens(hass, oauth_session)
     client = SpotifyClient(
         async_get_clientsession(hass),
-        access_token,
+        tokens.access_token,
         shared.gate,
         base_url=SPOTIFY_API_BASE,
         batch_support=shared.batch_support,
+        token_refresher=tokens.refreshed_token,
     )
     mongo_client = await hass.async_add_executor_job(
         partial(build_mongo_client, entry.data[CONF_URI])

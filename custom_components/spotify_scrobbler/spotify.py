@@ -34,6 +34,9 @@ MAX_PAGE_ITEMS: Final = 50  # Spotify's maximum `limit`
 BATCH_LIMITS: Final = {"tracks": 50, "albums": 20, "artists": 50}
 
 AccessTokenProvider = Callable[[], Awaitable[str]]
+# Given the access token Spotify answered 401 for, renews it (although its holder may still
+# think it valid) and returns the new one; raises SpotifyAuthError when the refresh is refused.
+TokenRefresher = Callable[[str], Awaitable[str]]
 
 
 class SpotifyError(Exception):
@@ -135,11 +138,16 @@ class SpotifyClient:
         *,
         base_url: str,
         batch_support: BatchSupport | None = None,
+        token_refresher: TokenRefresher | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """Bind the client to an HTTP session, a token source and the shared gate."""
+        """Bind the client to an HTTP session, a token source and the shared gate.
+
+        Without ``token_refresher`` a 401 is an authorization failure at once.
+        """
         self._session = session
         self._token_provider = token_provider
+        self._token_refresher = token_refresher
         self._gate = gate
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).netloc
@@ -154,18 +162,32 @@ class SpotifyClient:
         elif urlsplit(url).netloc != self._host:
             # `next` links come from the payload: never follow them off Spotify's API host.
             raise SpotifyError(f"refusing to follow a URL outside {self._host}")
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 1
+        token: str | None = None  # set only for the retry right after a refresh
+        refreshed = False
+        while attempt <= MAX_ATTEMPTS:
             self._gate.check()
-            retry_in = await self._attempt(url, attempt)
-            if isinstance(retry_in, float):
-                await self._sleep(retry_in)
+            if token is None:
+                token = await self._token_provider()
+            outcome = await self._attempt(url, token, attempt)
+            if isinstance(outcome, _Answer):
+                return outcome.body
+            if isinstance(outcome, _Refused):
+                # A token can be revoked or rotated before its expiry: renew it once and
+                # retry; refused again (or no way to renew) means the user must re-authorize.
+                if refreshed or self._token_refresher is None:
+                    raise SpotifyAuthError("Spotify refused the access token")
+                refreshed = True
+                _LOGGER.debug("Spotify refused the access token; refreshing it")
+                token = await self._token_refresher(token)
                 continue
-            return retry_in.body
+            token = None
+            attempt += 1
+            await self._sleep(outcome)
         raise SpotifyError(f"Spotify did not answer after {MAX_ATTEMPTS} attempts")
 
-    async def _attempt(self, url: str, attempt: int) -> _Answer | float:
-        """One request; returns the answer or the delay before the next attempt."""
-        token = await self._token_provider()
+    async def _attempt(self, url: str, token: str, attempt: int) -> _Answer | _Refused | float:
+        """One request; returns the answer, a refused token or the delay before the next one."""
         backoff = BACKOFF_BASE ** (attempt - 1) if attempt < MAX_ATTEMPTS else None
         async with self._gate.slot():
             self.requests_made += 1
@@ -192,11 +214,11 @@ class SpotifyClient:
 
     def _classify(
         self, status: int, retry_after: str | None, body: Any, backoff: float | None
-    ) -> _Answer | float:
+    ) -> _Answer | _Refused | float:
         if status < 300:
             return _Answer(body)
         if status == 401:
-            raise SpotifyAuthError("Spotify refused the access token")
+            return _Refused()
         if status == 403:
             raise SpotifyForbiddenError("Spotify answered 403 Forbidden")
         if status == 404:
@@ -278,6 +300,11 @@ class SpotifyClient:
 @dataclass(slots=True, frozen=True)
 class _Answer:
     body: Any
+
+
+@dataclass(slots=True, frozen=True)
+class _Refused:
+    """401: Spotify refused the access token."""
 
 
 def _rate_limit_reason(raw: bytes) -> str | None:

@@ -6,8 +6,10 @@ boundaries use Home Assistant's clock and time zone. Every scenario ends compari
 MongoDB's contents, the sensors and the events with what really happened.
 """
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -366,3 +368,44 @@ async def test_lost_reply_then_restart_counts_the_play_once(
     assert await stored_plays(mongo_db) == expected(plays)
     assert sensor_state(hass, fake_spotify, "total_plays") == "1"
     assert [e.data["track_id"] for e in events] == [plays[0].track_id]
+
+
+RECORDED = Path(__file__).parent / "fixtures" / "spotify-web-api"
+
+
+@pytest.mark.parametrize("lost_reply", [False, True])
+async def test_recorded_real_window_is_stored_exactly(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+    lost_reply: bool,
+) -> None:
+    """Spotify's own recently-played answer (48 items, one track 7 times) is stored as is.
+
+    With a lost insert reply on the way, the next cycle still stores and announces each play
+    exactly once.
+    """
+    page = json.loads((RECORDED / "recently_played_tracks.json").read_text())
+    page["next"] = page["next"].replace("https://api.spotify.com/v1", fake_spotify.api_url)
+    fake_spotify.inject("/v1/me/player/recently-played", status=200, body=page)
+    if lost_reply:
+        proxy.lose_reply("insert", "infos")
+    events = capture_events(hass)
+    await setup_entry(uri=proxy.uri)
+    if lost_reply:
+        fake_spotify.inject("/v1/me/player/recently-played", status=200, body=page)
+        await tick(hass)
+
+    want = sorted(
+        (item["track"]["id"], datetime.fromisoformat(item["played_at"])) for item in page["items"]
+    )
+    assert await stored_plays(mongo_db) == sorted(want, key=lambda pair: pair[1])
+    assert (
+        sorted((e.data["track_id"], datetime.fromisoformat(e.data["played_at"])) for e in events)
+        == want
+    )
+    assert sensor_state(hass, fake_spotify, "total_plays") == "48"
+    repeated = await mongo_db["infos"].count_documents({"id": "4lPgN2pFIg6J0jnVdoursc"})
+    assert repeated == 7

@@ -72,10 +72,10 @@ class RealPlay:
 
 @pytest.fixture(autouse=True)
 def quick_failures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A dead MongoDB fails after 1 s and a hung Spotify after 0.5 s, instead of 5 s / 20 s."""
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 1000)
+    """A dead MongoDB fails after 0.3 s and a hung Spotify after 0.2 s, not 5 s / 20 s."""
+    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 300)
     monkeypatch.setattr(
-        spotify_module, "REQUEST_TIMEOUT", spotify_module.aiohttp.ClientTimeout(0.5)
+        spotify_module, "REQUEST_TIMEOUT", spotify_module.aiohttp.ClientTimeout(0.2)
     )
 
 
@@ -282,7 +282,7 @@ class ScrobblerModel(RuleBasedStateMachine):
         self.spotify_fault = True
         attempts = spotify_module.MAX_ATTEMPTS
         if kind == "timeout":
-            self.call(lambda: self.fake.inject(prefix, delay=1.0, times=attempts))
+            self.call(lambda: self.fake.inject(prefix, delay=0.4, times=attempts))
         else:
             self.call(lambda: self.fake.inject(prefix, status=int(kind), times=attempts))
 

@@ -57,6 +57,7 @@ EXAMPLES = int(os.environ.get("SCROBBLER_MODEL_EXAMPLES", "8"))
 STEPS = int(os.environ.get("SCROBBLER_MODEL_STEPS", "30"))
 STEP_TIMEOUT = 120.0  # seconds one step may take before the run is called hung
 
+SETTLE_POLLS = 10
 POOL = 6  # tracks the model plays: few, so that repeats are frequent
 
 
@@ -148,11 +149,15 @@ class ScrobblerModel(RuleBasedStateMachine):
                 self.call(self.proxy.rules.clear)
                 self.call(lambda: self.proxy.set_down(down=False))
                 self._release_late()
-                for _ in range(3):  # a setup retry, then two cycles
+                # A setup retry and a reconnect may take a few polls on a loaded machine.
+                for _ in range(SETTLE_POLLS):
                     self.run(self._tick())
                     if self.entry.state is ConfigEntryState.LOADED:
                         self.seen |= self._reachable()
+                        if self._state("status") == "ok" and self._state("pending_plays") == "0":
+                            break
                 assert self.entry.state is ConfigEntryState.LOADED
+                self.run(self._tick())  # one more ordinary poll: nothing may change
                 self.check_stored_plays()
                 stored = self.run(self._stored())
                 missing = self.seen - set(stored)

@@ -409,3 +409,55 @@ async def test_recorded_real_window_is_stored_exactly(
     assert sensor_state(hass, fake_spotify, "total_plays") == "48"
     repeated = await mongo_db["infos"].count_documents({"id": "4lPgN2pFIg6J0jnVdoursc"})
     assert repeated == 7
+
+
+async def test_restart_during_an_outage_keeps_counting_the_waiting_plays(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+) -> None:
+    """Found by the model-based test: total plays fell from 4 to 0 after such a restart."""
+    entry = await setup_entry(uri=proxy.uri)
+    proxy.set_down()
+    plays = play_recently(fake_spotify, catalog, [(0, 9.0), (1, 6.0), (2, 3.0), (3, 1.0)])
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "4"
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+
+    proxy.set_down(down=False)
+    await tick(hass)
+    assert await stored_plays(mongo_db) == expected(plays)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+
+
+async def test_recovery_whose_own_reply_is_lost_again(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+) -> None:
+    """Found by the model-based test (seed 4404): the cycle that finds the stored plays loses
+    its `users` reply too; the plays then counted for nothing and were never announced."""
+    await setup_entry(uri=proxy.uri)
+    events = capture_events(hass)
+    plays = play_recently(fake_spotify, catalog, [(0, 5.0), (1, 2.0)])
+    proxy.lose_reply("update", "users", times=2)
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+    await tick(hass)  # finds them stored; its own update's reply is lost again
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+    await tick(hass)
+    assert await stored_plays(mongo_db) == expected(plays)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "0"
+    assert sorted(e.data["track_id"] for e in events) == sorted(p.track_id for p in plays)

@@ -204,7 +204,7 @@ class Scrobbler:
         if not candidates:
             return CycleResult(summary=summary, fetch_error=fetch_error)
         if hold_only:
-            self.pending.hold(c for c in candidates if not self._known_stored(c))
+            self.pending.hold(c for c in candidates if self._must_wait(c))
             return CycleResult(gap=gap, summary=summary, fetch_error=fetch_error)
         try:
             new_plays, summary = await self._store(candidates, summary)
@@ -212,7 +212,7 @@ class Scrobbler:
             # Nothing fetched may be lost: whatever is not known to be stored waits, and the
             # plays this write tried may be stored after all (a lost reply): marked so.
             self.pending.hold(
-                (c for c in candidates if not self._known_stored(c)), attempted=self._attempting
+                (c for c in candidates if self._must_wait(c)), attempted=self._attempting
             )
             if not isinstance(err, PyMongoError):
                 raise
@@ -221,8 +221,15 @@ class Scrobbler:
         self.pending.clear()
         return CycleResult(gap=gap, new_plays=new_plays, summary=summary, fetch_error=fetch_error)
 
-    def _known_stored(self, item: ParsedItem) -> bool:
-        return self.recent.has_play_near(item.play.track_id, item.play.played_at)
+    def _must_wait(self, item: ParsedItem) -> bool:
+        """Whether a play stays in the outbox: not known stored, or stored but not announced.
+
+        A play an unacknowledged write stored stays until a cycle announces it, even once
+        the cache knows it is stored.
+        """
+        if self.pending.is_attempted(item):
+            return True
+        return not self.recent.has_play_near(item.play.track_id, item.play.played_at)
 
     async def _store(
         self, candidates: Sequence[ParsedItem], summary: CycleSummary

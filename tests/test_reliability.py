@@ -195,9 +195,13 @@ async def test_unloaded_entry_leaves_no_stale_outbox_save(
     await tick(hass)  # the play waits in the outbox; a delayed snapshot save is armed
     assert len(outbox_file(hass_storage, entry)["pending"]["items"]) == 1
 
+    # What an import and an interrupted statistics rebuild leave in HA's storage.
+    for kind in ("import", "statistics"):
+        hass_storage[f"{DOMAIN}.{kind}.{entry.entry_id}"] = {"version": 1, "data": {}}
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert outbox_file(hass_storage, entry) is None
+    assert not [key for key in hass_storage if entry.entry_id in key]
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=SNAPSHOT_SAVE_DELAY + 1))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert outbox_file(hass_storage, entry) is None

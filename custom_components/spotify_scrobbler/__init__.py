@@ -18,6 +18,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
     OAuth2Session,
     async_get_config_entry_implementation,
 )
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from pymongo import AsyncMongoClient
@@ -211,8 +212,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> None:
-    """Delete the account's outbox file (MongoDB's data is the user's and stays)."""
+    """Delete the account's files in HA's storage (MongoDB's data is the user's and stays)."""
     await Outbox(hass, entry.entry_id).async_remove()
+    # The history import's progress and the statistics' rebuild marker.
+    for kind in ("import", "statistics"):
+        await Store[dict[str, object]](hass, 1, f"{DOMAIN}.{kind}.{entry.entry_id}").async_remove()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:

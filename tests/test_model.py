@@ -308,7 +308,7 @@ class ScrobblerModel(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------- invariants
 
-    def check_invariants(self) -> None:
+    def check_all(self) -> None:
         """All of them (for replayed regressions)."""
         self.check_stored_plays()
         self.check_counts()
@@ -420,7 +420,7 @@ def _replay(steps: Callable[[ScrobblerModel], None]) -> Callable[[], None]:
     def body() -> None:
         state = ScrobblerModel()
         try:
-            state.check_invariants()
+            state.check_all()
             steps(state)
         finally:
             state.teardown()
@@ -447,6 +447,6 @@ async def test_regression_recovery_loses_its_reply_too(
             state.cycle,
         ):
             step()
-            state.check_invariants()
+            state.check_all()
 
     await _in_worker(hass, fake_spotify, mongodb_uri, _replay(steps))

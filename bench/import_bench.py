@@ -21,9 +21,9 @@ from bench.mongo import CommandLog, Database
 from custom_components.spotify_scrobbler.history_import import (
     HistoryImporter,
     ImportCounts,
-    MetadataEnricher,
     read_segment,
 )
+from custom_components.spotify_scrobbler.import_enrichment import MetadataEnricher
 from tests.export_fake import GeneratedExport, generate_export, write_export
 from tests.spotify_fake import Catalog, FakeSpotify
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .spotify_fake import Catalog
 
@@ -193,6 +193,53 @@ def generate_export(
                 export.entries.append(music_entry(catalog, track_id, moment, 45_000))
                 export.duplicates += 1
     return export
+
+
+type Stamp = Literal["start", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class RealPlay:
+    """A play as it happened. The export reports its end (``ts``, whole seconds) and the time
+    listened; Spotify's live ``played_at`` marks its start or its end, depending on the client."""
+
+    track_id: str
+    start: datetime
+    ms_played: int
+    paused_ms: int = 0  # time spent paused between start and end
+
+    @property
+    def end(self) -> datetime:
+        """When playback stopped."""
+        return self.start + timedelta(milliseconds=self.ms_played + self.paused_ms)
+
+    @property
+    def ts(self) -> datetime:
+        """The export's ``ts``: the end, cut to whole seconds."""
+        return self.end.replace(microsecond=0)
+
+    def stamp(self, mode: Stamp) -> datetime:
+        """The live ``played_at`` (millisecond precision) under one stamping mode."""
+        moment = self.start if mode == "start" else self.end
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+    def entry(self, catalog: Catalog) -> Entry:
+        """Its export entry."""
+        return music_entry(catalog, self.track_id, self.end, self.ms_played)
+
+
+def one_after_another(
+    start: datetime, spec: Sequence[tuple[str, int, int] | tuple[str, int, int, int]]
+) -> list[RealPlay]:
+    """Plays in a row from ``start``: (track id, ms played, ms of silence after it[, ms
+    paused in the middle])."""
+    plays: list[RealPlay] = []
+    moment = start
+    for track_id, ms_played, gap, *paused in spec:
+        play = RealPlay(track_id, moment, ms_played, *paused)
+        plays.append(play)
+        moment = play.end + timedelta(milliseconds=gap)
+    return plays
 
 
 def write_export(directory: Path, entries: Sequence[Any], per_file: int) -> list[Path]:

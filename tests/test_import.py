@@ -16,14 +16,11 @@ from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.spotify_scrobbler import history_import, import_manager
+from custom_components.spotify_scrobbler import history_import, import_enrichment, import_manager
 from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
-from custom_components.spotify_scrobbler.history_import import (
-    HistoryImporter,
-    MetadataEnricher,
-    SegmentResult,
-)
+from custom_components.spotify_scrobbler.history_import import HistoryImporter, SegmentResult
+from custom_components.spotify_scrobbler.import_enrichment import MetadataEnricher
 
 from .conftest import MongoDb
 from .export_fake import MALFORMED, GeneratedExport, generate_export, music_entry, write_export
@@ -40,8 +37,8 @@ def fast_import(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small segments (several per file), no enrichment budget wait, quick retries."""
     monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 40)
     monkeypatch.setattr(history_import, "INSERT_BATCH", 25)
-    monkeypatch.setattr(history_import, "ENRICH_INTERVAL", 0.0)
-    monkeypatch.setattr(history_import, "ENRICH_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(import_enrichment, "ENRICH_INTERVAL", 0.0)
+    monkeypatch.setattr(import_enrichment, "ENRICH_RETRY_DELAY", 0.01)
     monkeypatch.setattr(import_manager, "MONGO_RETRY_DELAY", 0.01)
 
 

@@ -461,3 +461,35 @@ async def test_recovery_whose_own_reply_is_lost_again(
     assert sensor_state(hass, fake_spotify, "total_plays") == "2"
     assert sensor_state(hass, fake_spotify, "pending_plays") == "0"
     assert sorted(e.data["track_id"] for e in events) == sorted(p.track_id for p in plays)
+
+
+async def test_reconfigure_rebuilds_the_statistics_from_the_new_database(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+) -> None:
+    """The long-term statistics describe the database in use, not the one before."""
+    play_recently(fake_spotify, catalog, [(0, 600.0), (1, 300.0), (2, 5.0)])
+    entry = await setup_entry()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await assert_statistics_match(hass, entry, mongo_db)
+
+    other = mongo_db.client[f"{mongo_db.name}_c"]
+    try:
+        # Another database that holds only one old play of this account (and later the
+        # plays Spotify still returns).
+        user = await mongo_db["users"].find_one({})
+        assert user is not None
+        await other["users"].insert_one({**user, "lastTimestamp": 0})
+        old = await mongo_db["infos"].find_one({}, sort=[("played_at", 1)])
+        assert old is not None
+        await other["infos"].insert_one({**old, "played_at": old["played_at"] - timedelta(days=3)})
+        await _reconfigure(hass, entry, mongodb_uri, other.name)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await assert_statistics_match(hass, entry, other)
+    finally:
+        await mongo_db.client.drop_database(other.name)

@@ -192,6 +192,11 @@ async def test_duplicates_within_30_seconds(
     await tick(hass)
     assert await stored_plays(mongo_db) == expected([plays[0], plays[2], plays[3]])
 
+    # Exactly 30 s apart: a 30 s track played twice in a row, two plays.
+    repeat = play_recently(fake_spotify, catalog, [(2, 10.0), (2, 9.5)])
+    await tick(hass)
+    assert await stored_plays(mongo_db) == expected([plays[0], plays[2], plays[3], *repeat])
+
 
 async def test_local_files_and_episodes_are_skipped(
     hass: HomeAssistant,

@@ -65,15 +65,18 @@ def generated_plays(
 
 
 async def expected_rows(mongo_db: MongoDb) -> tuple[list[Row], list[Row]]:
-    """Brute force over every stored play: (hour, value, running sum) for plays and minutes."""
+    """Brute force over every stored play: (hour, value, running sum) for plays and minutes.
+
+    Every hour with a stored play has a row; blacklisted plays count 0 (an hour whose plays
+    were all blacklisted later must show 0, not what it counted before).
+    """
     hours: dict[datetime, list[int]] = {}
     async for doc in mongo_db["infos"].find({}):
-        if "blacklistedBy" in doc:
-            continue
         hour = doc["played_at"].astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         row = hours.setdefault(hour, [0, 0])
-        row[0] += 1
-        row[1] += doc["durationMs"]
+        if "blacklistedBy" not in doc:
+            row[0] += 1
+            row[1] += doc["durationMs"]
     plays: list[Row] = []
     minutes: list[Row] = []
     plays_sum = ms_sum = 0
@@ -112,6 +115,17 @@ async def assert_statistics_match(
     """The recorder holds exactly the brute-force rows; returns how many hours."""
     plays_id, minutes_id = statistic_ids(entry)
     want_plays, want_minutes = await expected_rows(mongo_db)
+    # The running sums end at MongoDB's own count and $sum of the counted plays.
+    counted = {"blacklistedBy": {"$exists": False}}
+    total = await mongo_db["infos"].count_documents(counted)
+    cursor = await mongo_db["infos"].aggregate(
+        [{"$match": counted}, {"$group": {"_id": None, "ms": {"$sum": "$durationMs"}}}]
+    )
+    listened = [row["ms"] for row in await cursor.to_list()]
+    assert (want_plays[-1][2] if want_plays else 0) == total
+    assert (want_minutes[-1][2] if want_minutes else 0) == pytest.approx(
+        (listened[0] if listened else 0) / 60_000
+    )
     assert await recorded_rows(hass, plays_id) == want_plays
     got_minutes = await recorded_rows(hass, minutes_id)
     assert [row[0] for row in got_minutes] == [row[0] for row in want_minutes]

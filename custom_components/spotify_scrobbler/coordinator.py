@@ -83,6 +83,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         # The day's totals were reset at midnight (or by an import) and MongoDB has not
         # been asked for them since.
         self._totals_stale = False
+        self.database_changed = False  # reconfigured to another database since the last run
 
     @property
     def account(self) -> Account | None:
@@ -93,6 +94,8 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Read the outbox, then connect to MongoDB (or start from the outbox's snapshot)."""
         pending, recent = PendingPlays(), RecentPlays()
         snapshot = await self.outbox.async_load(pending, recent, set(self._blacklist()))
+        # Statistics of the old database must not stand for this one's.
+        self.database_changed = snapshot.other_database
         try:
             account, data = await self._connect(ScrobblerData())
         except PyMongoError as err:

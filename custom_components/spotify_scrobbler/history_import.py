@@ -1,26 +1,23 @@
-"""Import of Spotify's "Extended streaming history" export, and background enrichment.
+"""Import of Spotify's "Extended streaming history" export.
 
 Plain asyncio (no Home Assistant imports), like scrobbler.py, so the benchmark can run it.
 
 * ``read_segment`` parses a bounded number of entries of one ``Streaming_History_Audio_*.json``
   file from a byte offset, with a bounded buffer (run it in an executor).
-* ``HistoryImporter`` stores the music plays of a segment with the live loop's duplicate rule
-  (same track within ±30 s = same play; unique (owner, played_at) index), asking MongoDB ONE
-  range query per segment: FerretDB's SQLite backend full-scans range queries, so a query per
-  play or per small batch would take hours on a large history.
-* ``MetadataEnricher`` later fills the album and artist ids the export lacks, a few Spotify
-  requests per minute through the shared request gate.
+* ``HistoryImporter`` stores the music plays of a segment that are not stored yet (the rule
+  is import_matching's; plus the unique (owner, played_at) index), asking MongoDB ONE range
+  query per segment: FerretDB's SQLite backend full-scans range queries, so a query per play
+  or per small batch would take hours on a large history.
+* ``import_enrichment.MetadataEnricher`` later fills the album and artist ids the export
+  lacks, a few Spotify requests per minute through the shared request gate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import codecs
 import json
-import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,29 +25,29 @@ from typing import Any, Final
 
 from bson import ObjectId
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError
 
-from .payload import EARLIEST_PLAY, SPOTIFY_ID, artist_document, parse_item, parse_time
-from .scrobbler import DUPLICATE_WINDOW
-from .spotify import (
-    RequestGate,
-    SpotifyAuthError,
-    SpotifyClient,
-    SpotifyError,
-    SpotifyRateLimitedError,
+from .import_matching import (
+    MIN_MS_PLAYED,
+    ExportPlay,
+    RunRecord,
+    StoredPlays,
+    select_new,
+    window,
 )
+from .payload import SPOTIFY_ID, parse_time
 from .store import DUPLICATE_KEY, Document, ScrobbleStore
-
-_LOGGER = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 256 * 1024  # bytes read at a time
 MAX_ENTRY_CHARS: Final = 1024 * 1024  # one entry is ~600 bytes; more means a broken file
 SEGMENT_ENTRIES: Final = 20_000  # entries per segment: bounds memory and sets checkpoints
 INSERT_BATCH: Final = 5_000  # plays per insert_many
-MIN_MS_PLAYED: Final = 30_000  # shorter plays are skips (Your Spotify's and Maloja's rule)
 TRACK_URI_PREFIX: Final = "spotify:track:"
 PENDING_COLLECTION: Final = "scrobbler_import_pending"
 STAGING_COLLECTION: Final = "scrobbler_import_staging"
+# Our field on imported play documents: the export's ms_played. A stored play with it sits
+# exactly at its export ts (the import's own rule applies); one without it is a live play.
+IMPORTED_FIELD: Final = "scrobbler_ms_played"
 
 # Why an entry was not imported, in the order the checks run.
 SKIP_REASONS: Final = ("malformed", "podcast", "audiobook", "no_track_id", "too_short")
@@ -62,27 +59,13 @@ _AUDIOBOOK_FIELDS: Final = (
     "audiobook_chapter_title",
 )
 
-# Enrichment budget: one Spotify request per ENRICH_INTERVAL at most (20 a minute), on top of
-# the gate's spacing, so a live cycle never waits more than one request behind enrichment.
-ENRICH_INTERVAL: Final = 3.0
-ENRICH_RETRY_DELAY: Final = 60.0  # after a Spotify or MongoDB failure
-ENRICH_MONGO_ATTEMPTS: Final = 5  # MongoDB failures in a row before the enrichment stops
-ENRICH_BATCH: Final = 200  # pending tracks read per step
-BATCH_TRACKS: Final = 50  # Spotify's /tracks?ids= limit (apps with extended quota)
-# Resolved tracks are written to their plays in one pass over the account's plays that
-# lack ids (FerretDB scans the collection for any update not by _id).
-ENRICH_FLUSH_TRACKS: Final = 500
 RECENT_DAYS: Final = timedelta(days=1)  # the live loop may be writing plays this recent
-# parse_item needs a played_at to read a track object; any instant it accepts will do.
-_PLACEHOLDER_PLAYED_AT: Final = EARLIEST_PLAY.isoformat()
 
 
 _WHITESPACE: Final = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
-type RunBlocking = Callable[
-    [Callable[[Sequence[Any]], ClassifiedSegment], Sequence[Any]], Awaitable[ClassifiedSegment]
-]
+type RunBlocking = Callable[..., Awaitable[Any]]  # (func, *args) -> func(*args), off the loop
 
 
 class ExportFormatError(Exception):
@@ -224,18 +207,6 @@ def check_export_file(path: str) -> None:
 # --- classifying
 
 
-@dataclass(slots=True, frozen=True)
-class ExportPlay:
-    """A music play of the export: what the file tells about it."""
-
-    played_at: datetime  # the export's ts: UTC end of the play, like recently-played
-    track_id: str
-    ms_played: int
-    track_name: str | None
-    artist_name: str | None
-    album_name: str | None
-
-
 def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per reason
     """The play of an export entry, or the reason it is skipped (one of SKIP_REASONS)."""
     if not isinstance(entry, dict):
@@ -274,14 +245,14 @@ def _text(value: object) -> str | None:
 
 @dataclass(slots=True)
 class ClassifiedSegment:
-    """A segment's music plays, sorted by time, without the file's own duplicates."""
+    """A segment's music plays, sorted by time (the file's own repeats included)."""
 
-    counts: ImportCounts  # read, skipped by reason, duplicates inside the segment
+    counts: ImportCounts  # read, skipped by reason
     plays: list[ExportPlay]
 
 
 def classify_segment(entries: Sequence[Any]) -> ClassifiedSegment:
-    """Classify, sort and de-duplicate a segment's entries (pure CPU work, no I/O).
+    """Classify and sort a segment's entries (pure CPU work, no I/O).
 
     Tens of milliseconds for a full segment: ``HistoryImporter`` runs it in an executor,
     off the event loop.
@@ -295,19 +266,7 @@ def classify_segment(entries: Sequence[Any]) -> ClassifiedSegment:
         else:
             plays.append(result)
     plays.sort(key=lambda play: play.played_at)
-
-    # The same track within ±30 s inside the file itself is one play. Sorted, so only
-    # the last kept play of a track can be that close.
-    last_kept: dict[str, datetime] = {}
-    unique: list[ExportPlay] = []
-    for play in plays:
-        previous = last_kept.get(play.track_id)
-        if previous is not None and play.played_at - previous <= DUPLICATE_WINDOW:
-            counts.duplicates += 1
-            continue
-        last_kept[play.track_id] = play.played_at
-        unique.append(play)
-    return ClassifiedSegment(counts, unique)
+    return ClassifiedSegment(counts, plays)
 
 
 # --- storing the plays
@@ -364,7 +323,9 @@ class SegmentResult:
 
 
 @dataclass(slots=True, frozen=True)
-class _TrackInfo:
+class TrackInfo:
+    """The ids a play document takes from its track."""
+
     album_id: str | None
     artist_ids: tuple[str, ...]
 
@@ -374,10 +335,10 @@ class HistoryImporter:
 
     ``prepare`` reads, once per run, which days already hold plays of the account and
     which tracks are stored: a segment then asks MongoDB about stored plays only when some
-    of its plays can have one within ±30 s (an occupied day, an earlier segment's range,
-    or the last day, where the live loop may be writing right now). A first import into an
-    account with only recent live plays needs no range query at all; a re-import one per
-    segment.
+    of its plays' windows (``import_matching.window``) reach an occupied day, an earlier
+    segment's range, or the last day, where the live loop may be writing right now. A
+    first import into an account with only recent live plays needs no range query at all;
+    a re-import one per segment.
     """
 
     def __init__(
@@ -390,8 +351,9 @@ class HistoryImporter:
     ) -> None:
         """Import into ``store`` for the account ``owner``.
 
-        ``run_blocking(func, entries)`` runs a segment's classification off the event loop
-        (Home Assistant's ``async_add_executor_job``); default: the loop's default executor.
+        ``run_blocking(func, *args)`` runs a segment's CPU work (classification, matching)
+        off the event loop (Home Assistant's ``async_add_executor_job``); default: the
+        loop's default executor.
         """
         self.store = store
         self._run_blocking = run_blocking
@@ -403,7 +365,8 @@ class HistoryImporter:
         self._occupied_days: set[int] = set()
         self._live_from = datetime.max.replace(tzinfo=UTC)
         self._inserted_ranges: list[tuple[datetime, datetime]] = []
-        self._tracks: dict[str, _TrackInfo | None] = {}  # None: stored as a stub only
+        self._tracks: dict[str, TrackInfo | None] = {}  # None: stored as a stub only
+        self._record = RunRecord()  # live plays absorbed by this run's earlier segments
 
     async def ensure_indexes(self) -> None:
         """The pending-enrichment collection's index (the play indexes are the store's)."""
@@ -413,6 +376,7 @@ class HistoryImporter:
         """Read the occupied days and the stored tracks (two scans, small results)."""
         self._live_from = now - RECENT_DAYS
         self._inserted_ranges.clear()
+        self._record = RunRecord()
         days: set[int] = set()
         cursor = self.store.infos.find(
             {"owner": self.owner}, {"_id": 0, "played_at": 1}, batch_size=10_000
@@ -420,9 +384,9 @@ class HistoryImporter:
         async for doc in cursor:
             played_at = doc.get("played_at")
             if isinstance(played_at, datetime):
-                days.add(_as_utc(played_at).toordinal())
+                days.add(as_utc(played_at).toordinal())
         self._occupied_days = days
-        tracks: dict[str, _TrackInfo | None] = {}
+        tracks: dict[str, TrackInfo | None] = {}
         cursor = self.store.tracks.find(
             {},
             {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
@@ -430,42 +394,38 @@ class HistoryImporter:
         )
         async for doc in cursor:
             if isinstance(doc.get("id"), str):
-                tracks[doc["id"]] = _info_of(doc)
+                tracks[doc["id"]] = track_info_of(doc)
         self._tracks = tracks
 
     def _may_be_stored(self, play: ExportPlay) -> bool:
-        """Whether a stored play can be within ±30 s of ``play`` (False is certain)."""
-        start, end = play.played_at - DUPLICATE_WINDOW, play.played_at + DUPLICATE_WINDOW
+        """Whether a stored play can be in ``play``'s window (False is certain)."""
+        start, end = window(play)
         if end >= self._live_from:
             return True
-        if start.toordinal() in self._occupied_days or end.toordinal() in self._occupied_days:
+        days = range(start.toordinal(), end.toordinal() + 1)
+        if any(day in self._occupied_days for day in days):
             return True
         return any(start <= last and end >= first for first, last in self._inserted_ranges)
 
     async def import_entries(self, entries: Sequence[Any]) -> SegmentResult:
         """Classify, de-duplicate and store one segment's entries (idempotent)."""
-        if self._run_blocking is None:
-            loop = asyncio.get_running_loop()
-            classified = await loop.run_in_executor(None, classify_segment, entries)
-        else:
-            classified = await self._run_blocking(classify_segment, entries)
-        counts, unique = classified.counts, classified.plays
-        if not unique:
+        classified = await self._off_loop(classify_segment, entries)
+        counts, plays = classified.counts, classified.plays
+        if not plays:
             return SegmentResult(counts)
 
-        checked = [play for play in unique if self._may_be_stored(play)]
-        stored: dict[str, list[datetime]] = {}
-        if checked:
-            stored = await self._stored_between(
-                checked[0].played_at - DUPLICATE_WINDOW, checked[-1].played_at + DUPLICATE_WINDOW
-            )
-        new = [play for play in unique if not _has_near(stored, play)]
-        counts.duplicates += len(unique) - len(new)
-        if not new:
-            return SegmentResult(counts)
-
-        infos = await self._write_tracks(new)
-        inserted = await self._insert(new, infos)
+        # Tens of ms each for a full segment: off the event loop, like the classification.
+        span = await self._off_loop(self._span_to_query, plays)
+        stored = StoredPlays() if span is None else await self._stored_between(*span)
+        matching = await self._off_loop(select_new, plays, stored, self._record)
+        new = matching.new
+        counts.duplicates += matching.duplicates
+        inserted: list[ExportPlay] = []
+        if new:
+            infos = await self._write_tracks(new)
+            inserted = await self._insert(new, infos)
+        # Only now: a segment retried after a MongoDB failure must match the same way.
+        self._record.commit(matching)
         counts.imported = len(inserted)
         counts.duplicates += len(new) - len(inserted)
         if not inserted:
@@ -473,24 +433,36 @@ class HistoryImporter:
         self._inserted_ranges.append((inserted[0].played_at, inserted[-1].played_at))
         return SegmentResult(counts, inserted[0].played_at, inserted[-1].played_at)
 
-    async def _stored_between(self, start: datetime, end: datetime) -> dict[str, list[datetime]]:
-        """Stored plays of the range by track, sorted: the segment's ONE range query."""
+    async def _off_loop[*Ts, T](self, func: Callable[[*Ts], T], *args: *Ts) -> T:
+        if self._run_blocking is None:
+            return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+        result: T = await self._run_blocking(func, *args)
+        return result
+
+    def _span_to_query(self, plays: Sequence[ExportPlay]) -> tuple[datetime, datetime] | None:
+        """The span of the windows that can hold stored plays; None: no query needed."""
+        checked = [window(play) for play in plays if self._may_be_stored(play)]
+        if not checked:
+            return None
+        return min(start for start, _ in checked), max(end for _, end in checked)
+
+    async def _stored_between(self, start: datetime, end: datetime) -> StoredPlays:
+        """Stored plays of the range, live and imported: the segment's ONE range query."""
         self.range_queries += 1
-        stored: dict[str, list[datetime]] = {}
+        stored = StoredPlays()
         cursor = self.store.infos.find(
             {"owner": self.owner, "played_at": {"$gte": start, "$lte": end}},
-            {"_id": 0, "id": 1, "played_at": 1},
+            {"_id": 0, "id": 1, "played_at": 1, IMPORTED_FIELD: 1},
             batch_size=10_000,
         )
         async for doc in cursor:
             track_id, played_at = doc.get("id"), doc.get("played_at")
             if isinstance(track_id, str) and isinstance(played_at, datetime):
-                stored.setdefault(track_id, []).append(_as_utc(played_at))
-        for times in stored.values():
-            times.sort()
+                imported = IMPORTED_FIELD in doc
+                stored.add(track_id, as_utc(played_at), imported=imported)
         return stored
 
-    async def _write_tracks(self, plays: Sequence[ExportPlay]) -> dict[str, _TrackInfo]:
+    async def _write_tracks(self, plays: Sequence[ExportPlay]) -> dict[str, TrackInfo]:
         """Stub track documents for unknown tracks; album/artist ids of the known ones.
 
         Tracks already stored in full (scrobbled live, or enriched) give their ids at once;
@@ -502,19 +474,19 @@ class HistoryImporter:
         known = {i: info for i in names if (info := self._tracks.get(i)) is not None}
         missing = [track_id for track_id in names if track_id not in self._tracks]
         if missing:
-            await _insert_ignoring_duplicates(
+            await insert_ignoring_duplicates(
                 self.store.tracks, [_stub_track(names[track_id]) for track_id in missing]
             )
             self._tracks.update(dict.fromkeys(missing))
         pending = [track_id for track_id in names if track_id not in known]
         if pending:
-            await _insert_ignoring_duplicates(
+            await insert_ignoring_duplicates(
                 self.pending, [{"owner": self.owner, "id": track_id} for track_id in pending]
             )
         return known
 
     async def _insert(
-        self, plays: Sequence[ExportPlay], infos: dict[str, _TrackInfo]
+        self, plays: Sequence[ExportPlay], infos: dict[str, TrackInfo]
     ) -> list[ExportPlay]:
         """Insert in large unordered batches; a duplicate key means already stored."""
         inserted: list[ExportPlay] = []
@@ -530,9 +502,9 @@ class HistoryImporter:
                 inserted.extend(batch)
         return inserted
 
-    def _document(self, play: ExportPlay, info: _TrackInfo | None) -> Document:
+    def _document(self, play: ExportPlay, info: TrackInfo | None) -> Document:
         # Your Spotify's play document. durationMs is what the export measured (ms_played);
-        # ids unknown until enrichment are null.
+        # ids unknown until enrichment are null. IMPORTED_FIELD (ours) marks an imported play.
         doc: Document = {
             "owner": self.owner,
             "id": play.track_id,
@@ -541,26 +513,19 @@ class HistoryImporter:
             "artistIds": list(info.artist_ids) if info else [],
             "durationMs": play.ms_played,
             "played_at": play.played_at,
+            IMPORTED_FIELD: play.ms_played,
         }
         if info is not None and info.artist_ids[0] in self.blacklist:
             doc["blacklistedBy"] = "artist"
         return doc
 
 
-def _info_of(doc: Document) -> _TrackInfo | None:
+def track_info_of(doc: Document) -> TrackInfo | None:
     """Album and artist ids of a stored full track; None for a stub or an incomplete one."""
     artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
     if "scrobbler_stub" in doc or not isinstance(doc.get("album"), str) or not artists:
         return None
-    return _TrackInfo(doc["album"], artists)
-
-
-def _has_near(stored: dict[str, list[datetime]], play: ExportPlay) -> bool:
-    times = stored.get(play.track_id)
-    if not times:
-        return False
-    index = bisect.bisect_left(times, play.played_at - DUPLICATE_WINDOW)
-    return index < len(times) and times[index] <= play.played_at + DUPLICATE_WINDOW
+    return TrackInfo(doc["album"], artists)
 
 
 def _stub_track(play: ExportPlay) -> Document:
@@ -584,7 +549,8 @@ def _duplicate_indexes(err: BulkWriteError) -> set[int]:
     return {int(error["index"]) for error in errors}
 
 
-async def _insert_ignoring_duplicates(collection: Any, docs: Sequence[Document]) -> None:
+async def insert_ignoring_duplicates(collection: Any, docs: Sequence[Document]) -> None:
+    """Insert in unordered batches; documents already stored (duplicate key) are skipped."""
     for start in range(0, len(docs), INSERT_BATCH):
         try:
             await collection.insert_many(docs[start : start + INSERT_BATCH], ordered=False)
@@ -592,257 +558,6 @@ async def _insert_ignoring_duplicates(collection: Any, docs: Sequence[Document])
             _duplicate_indexes(err)
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a naive one is taken as UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# --- enrichment
-
-
-class MetadataEnricher:
-    """Fills album and artist ids of imported plays from Spotify, a few requests a minute.
-
-    Work comes from the ``scrobbler_import_pending`` collection (one document per account
-    and track), so it survives restarts. Tracks whose full document is already stored cost
-    no request. Resolved tracks are written to the plays in batches (``flush``): one pass
-    over the account's plays without ids, updated by ``_id``, per ENRICH_FLUSH_TRACKS
-    tracks, because FerretDB scans the whole collection for an update by track id.
-    """
-
-    def __init__(
-        self,
-        client: SpotifyClient,
-        gate: RequestGate,
-        store: ScrobbleStore,
-        owner: ObjectId,
-        blacklist: Callable[[], Iterable[str]],
-        *,
-        interval: float | None = None,
-        retry_delay: float | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Enrich the account ``owner``'s imported plays."""
-        self.client = client
-        self.gate = gate
-        self.store = store
-        self.owner = owner
-        self.pending = store.db[PENDING_COLLECTION]
-        self.staging = store.db[STAGING_COLLECTION]
-        self._blacklist = blacklist
-        self.interval = ENRICH_INTERVAL if interval is None else interval
-        self.retry_delay = ENRICH_RETRY_DELAY if retry_delay is None else retry_delay
-        self._sleep = sleep
-        self._clock = clock
-        self._last_request = -float("inf")
-        self.requests = 0  # Spotify requests made by this enricher
-        self.tracks_done = 0
-        self.unknown_tracks = 0  # Spotify does not know them (404): ids stay null
-        self.remaining: int | None = None
-        self.on_progress: Callable[[], None] = lambda: None
-        self._resolved: dict[str, _TrackInfo] = {}  # not yet written to the plays
-        self._unknown: set[str] = set()
-
-    async def run(self) -> None:
-        """Work until nothing is pending; failures wait and retry.
-
-        Stops when Spotify needs re-authorization; re-raises the MongoDB error after
-        ENRICH_MONGO_ATTEMPTS failures in a row (the queue is in MongoDB: the caller starts
-        again once MongoDB is back).
-        """
-        mongo_failures = 0
-        while True:
-            try:
-                if not await self.step():
-                    return
-                mongo_failures = 0
-            except SpotifyAuthError:
-                _LOGGER.warning("metadata enrichment stopped: Spotify needs re-authorization")
-                return
-            except SpotifyRateLimitedError as err:
-                await self._sleep(max(err.retry_after, self.gate.paused_for))
-            except PyMongoError as err:
-                mongo_failures += 1
-                if mongo_failures >= ENRICH_MONGO_ATTEMPTS:
-                    raise
-                _LOGGER.debug("metadata enrichment: MongoDB failed (%s), retrying later", err)
-                await self._sleep(self.retry_delay)
-            except SpotifyError as err:
-                _LOGGER.debug("metadata enrichment failed (%s), retrying later", err)
-                await self._sleep(self.retry_delay)
-
-    async def count_pending(self) -> int:
-        """Tracks waiting for enrichment."""
-        self.remaining = await self.pending.count_documents({"owner": self.owner})
-        return self.remaining
-
-    async def step(self) -> bool:
-        """Resolve the next pending tracks (flushing when enough are); False when done."""
-        await self._finish_staged()  # a flush interrupted by a crash or an unload
-        query: Document = {"owner": self.owner}
-        if self._resolved or self._unknown:
-            query["id"] = {"$nin": [*self._resolved, *self._unknown]}
-        cursor = self.pending.find(query, {"_id": 0, "id": 1}).limit(ENRICH_BATCH)
-        ids = [doc["id"] async for doc in cursor if isinstance(doc.get("id"), str)]
-        if not ids:
-            if self._resolved or self._unknown:
-                await self.flush()
-                return True
-            self.remaining = 0
-            self.on_progress()
-            return False
-        self._resolved.update(await self._stored_infos(ids))
-        unresolved = [track_id for track_id in ids if track_id not in self._resolved]
-        if unresolved:
-            fetched = await self._fetch_tracks(unresolved)
-            self._resolved.update(fetched)
-            self._unknown.update(track_id for track_id in unresolved if track_id not in fetched)
-        if len(self._resolved) + len(self._unknown) >= ENRICH_FLUSH_TRACKS:
-            await self.flush()
-        self.on_progress()
-        return True
-
-    async def flush(self) -> None:
-        """Write the resolved tracks' ids to their plays, then drop them from the queue.
-
-        FerretDB scans the whole collection for every update, even by _id, so the plays
-        are replaced instead: copied (with their ids) to a staging collection, deleted,
-        and inserted again from it. A flush interrupted anywhere is completed from the
-        staging collection by the next step; nothing is lost.
-        """
-        blacklist = set(self._blacklist())
-        if self._resolved:
-            track_ids = list(self._resolved)
-            match = {"owner": self.owner, "primaryArtistId": None, "id": {"$in": track_ids}}
-            replaced: list[Document] = []
-            async for doc in self.store.infos.find(match, batch_size=10_000):
-                info = self._resolved.get(doc.get("id"))  # type: ignore[arg-type]
-                if info is None:
-                    continue
-                doc.update(
-                    albumId=info.album_id,
-                    primaryArtistId=info.artist_ids[0],
-                    artistIds=list(info.artist_ids),
-                )
-                if info.artist_ids[0] in blacklist:
-                    doc["blacklistedBy"] = "artist"
-                replaced.append(doc)
-            if replaced:
-                await _insert_ignoring_duplicates(self.staging, replaced)
-                await self.store.infos.delete_many(match)
-                await self._finish_staged()
-        done = [*self._resolved, *self._unknown]
-        for start in range(0, len(done), ENRICH_FLUSH_TRACKS):
-            chunk = done[start : start + ENRICH_FLUSH_TRACKS]
-            await self.pending.delete_many({"owner": self.owner, "id": {"$in": chunk}})
-        self.tracks_done += len(self._resolved)
-        self.unknown_tracks += len(self._unknown)
-        if self.remaining is not None:
-            self.remaining = max(0, self.remaining - len(done))
-        self._resolved.clear()
-        self._unknown.clear()
-
-    async def _finish_staged(self) -> None:
-        """Put staged plays (back) into infos; already there = duplicate key, ignored."""
-        batch: list[Document] = []
-        found = False
-        async for doc in self.staging.find({"owner": self.owner}, batch_size=INSERT_BATCH):
-            found = True
-            batch.append(doc)
-            if len(batch) >= INSERT_BATCH:
-                await _insert_ignoring_duplicates(self.store.infos, batch)
-                batch = []
-        if batch:
-            await _insert_ignoring_duplicates(self.store.infos, batch)
-        if found:
-            await self.staging.delete_many({"owner": self.owner})
-
-    async def _stored_infos(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
-        found: dict[str, _TrackInfo] = {}
-        cursor = self.store.tracks.find(
-            {"id": {"$in": list(ids)}},
-            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
-        )
-        async for doc in cursor:
-            if (info := _info_of(doc)) is not None:
-                found[doc["id"]] = info
-        return found
-
-    async def _turn(self) -> None:
-        """Wait out a 429 pause and the budget before a request."""
-        while (paused := self.gate.paused_for) > 0:
-            await self._sleep(paused)
-        wait = self._last_request + self.interval - self._clock()
-        if wait > 0:
-            await self._sleep(wait)
-
-    async def _lookup(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-        await self._turn()
-        before = self.client.requests_made
-        try:
-            return await self.client.lookup(kind, ids)
-        finally:
-            self._last_request = self._clock()
-            self.requests += self.client.requests_made - before
-
-    async def _fetch_artists(
-        self, stubs: dict[str, Document]
-    ) -> tuple[set[str], dict[str, Document]]:
-        """(artists stored in full already, full artists fetched now): one request each."""
-        enriched = await self.store.enriched_artist_ids(stubs)
-        artists: dict[str, Document] = {}
-        for artist_id in stubs:
-            if artist_id not in enriched:
-                for obj in await self._lookup("artists", [artist_id]):
-                    if obj.get("id") == artist_id:
-                        artists[artist_id] = artist_document(obj)
-        return enriched, artists
-
-    async def _fetch_tracks(self, ids: Sequence[str]) -> dict[str, _TrackInfo]:
-        """Full tracks from Spotify, stored with their albums and (enriched) artists.
-
-        One request per track (per 50 with batch endpoints), then one write per collection
-        for all of them, with inserts and deletes only (FerretDB scans the collection per update):
-        new documents are inserted, stubs (the import's tracks, artists without genres)
-        are deleted and inserted in full.
-        """
-        objects: list[dict[str, Any]] = []
-        pending = list(ids)
-        while pending:
-            # One id per request unless the batch endpoint is known to work: a refused batch
-            # call must not turn into a burst of single lookups beyond the budget.
-            size = BATCH_TRACKS if self.client.batch_support.allowed else 1
-            chunk, pending = pending[:size], pending[size:]
-            objects.extend(await self._lookup("tracks", chunk))
-        blacklist = set(self._blacklist())
-        tracks: list[Document] = []
-        albums: list[Document] = []
-        stubs: dict[str, Document] = {}
-        infos: dict[str, _TrackInfo] = {}
-        for obj in objects:
-            parsed = parse_item({"track": obj, "played_at": _PLACEHOLDER_PLAYED_AT}, blacklist)
-            if parsed is None or parsed.play.track_id not in ids or not parsed.play.artist_ids:
-                continue
-            tracks.append(parsed.track)
-            if parsed.album is not None:
-                albums.append(parsed.album)
-            for artist in parsed.artists:
-                stubs.setdefault(artist["id"], artist)
-            infos[parsed.play.track_id] = _TrackInfo(parsed.play.album_id, parsed.play.artist_ids)
-        enriched, artists = await self._fetch_artists(stubs)
-        await _insert_ignoring_duplicates(self.store.albums, albums)
-        if artists:
-            await self.store.artists.delete_many(
-                {"id": {"$in": list(artists)}, "genres": {"$exists": False}}
-            )
-        await _insert_ignoring_duplicates(
-            self.store.artists,
-            list(artists.values())
-            + [doc for i, doc in stubs.items() if i not in enriched and i not in artists],
-        )
-        if tracks:
-            await self.store.tracks.delete_many(
-                {"id": {"$in": [doc["id"] for doc in tracks]}, "scrobbler_stub": {"$exists": True}}
-            )
-            await _insert_ignoring_duplicates(self.store.tracks, tracks)
-        return infos

@@ -2,7 +2,7 @@
 
 FerretDB 1.24 (our test server) has no date or arithmetic expression operators ($subtract,
 $mod, $toLong, $dateToString, $dateTrunc, $hour, $divide, $floor... and no $bucket), so the
-hour cannot be computed inside an aggregation. Instead one cursor streams the counted plays'
+hour cannot be computed inside an aggregation. Instead one cursor streams the stored plays'
 (played_at, durationMs), sorted by played_at, and consecutive plays are folded into hours:
 memory stays one hour's totals whatever the history's size. Nothing here imports Home
 Assistant.
@@ -30,7 +30,7 @@ def hour_of(moment: datetime) -> datetime:
 
 @dataclass(slots=True, frozen=True)
 class HourTotals:
-    """Counted plays that started in [start, start + 1 h)."""
+    """Counted plays that started in [start, start + 1 h) (0 when all were blacklisted)."""
 
     start: datetime
     plays: int
@@ -56,12 +56,16 @@ async def totals_before(
 async def hourly_totals(
     infos: AsyncCollection[Document], owner: ObjectId, since: datetime | None
 ) -> AsyncIterator[HourTotals]:
-    """The hours with counted plays at or after ``since`` (all when None), oldest first."""
-    match: Document = {"owner": owner, **NOT_BLACKLISTED}
+    """The hours with stored plays at or after ``since`` (all when None), oldest first.
+
+    Blacklisted plays count 0 but still give their hour a row: a play blacklisted after it
+    was counted must turn its hour's row to 0 (rows cannot be deleted one by one).
+    """
+    match: Document = {"owner": owner}
     if since is not None:
         match["played_at"] = {"$gte": since}
     cursor = (
-        infos.find(match, {"_id": 0, "played_at": 1, "durationMs": 1})
+        infos.find(match, {"_id": 0, "played_at": 1, "durationMs": 1, "blacklistedBy": 1})
         .sort("played_at", 1)
         .batch_size(BATCH_SIZE)
     )
@@ -79,6 +83,8 @@ async def hourly_totals(
                 yield HourTotals(current, plays, listening_ms, frozenset(instants))
             current, plays, listening_ms, instants = hour, 0, 0, set()
         instants.add(played_at)
+        if "blacklistedBy" in doc:  # what NOT_BLACKLISTED ($exists) leaves out
+            continue
         duration = doc.get("durationMs")
         plays += 1
         # What MongoDB's $sum would add (totals_before and the sensors use $sum).

@@ -3,7 +3,8 @@
 Progress (files, byte offset per file, counts) lives in HA's Store, saved after every
 segment, so an import interrupted by an unload, a restart or a crash continues from its
 last checkpoint when the entry is set up again. Re-running a segment is harmless: the
-import is idempotent (same duplicate rule as the live loop, unique index).
+import is idempotent (its own plays are recognised, and the unique index). Enrichment never
+runs beside an import: it is stopped when one starts and started again when it is done.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from .history_import import (
     ExportFormatError,
     HistoryImporter,
     ImportCounts,
-    MetadataEnricher,
     check_export_file,
     read_segment,
 )
+from .import_enrichment import MetadataEnricher, restore_staged
 from .models import ScrobblerStatus, to_unix_ms
 from .scrobbler import DUPLICATE_WINDOW, LOOKBACK
 from .spotify import RequestGate, SpotifyClient
-from .statistics import async_refresh_statistics
+from .statistics import async_mark_statistics_stale, async_refresh_statistics
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
@@ -327,15 +328,27 @@ class HistoryImportManager:
                     self._notify()
         except PyMongoError as err:
             progress["state"], progress["error"] = STATE_FAILED, str(err)
+            await self._mark_statistics_stale(progress)
             await self._finish(counts)
             return
+        # Durable before "finished": a restart before the rebuild below still rebuilds.
+        oldest = await self._mark_statistics_stale(progress)
         progress["state"] = STATE_FINISHED
         await self._finish(counts)
+        if oldest is not None:
+            # Before the totals: their cycle would otherwise start a second rebuild.
+            await async_refresh_statistics(self.hass, self.entry, oldest)
         await self._refresh_totals()
-        if oldest := progress.get("oldest_imported"):
-            # Hourly statistics are rebuilt from the oldest imported hour on.
-            await async_refresh_statistics(self.hass, self.entry, datetime.fromisoformat(oldest))
         self._start_enrichment()
+
+    async def _mark_statistics_stale(self, progress: dict[str, Any]) -> datetime | None:
+        """Hourly statistics need a rebuild from the oldest imported play; returns it."""
+        oldest = progress.get("oldest_imported")
+        if not oldest:
+            return None
+        since = datetime.fromisoformat(oldest)
+        await async_mark_statistics_stale(self.hass, self.entry, since)
+        return since
 
     async def _importer(self) -> HistoryImporter:
         account = self.coordinator.account
@@ -347,6 +360,9 @@ class HistoryImportManager:
             run_blocking=self.hass.async_add_executor_job,
         )
         await self._retrying(importer.ensure_indexes)
+        # A flush cut short (the enrichment is cancelled when an import starts) put its
+        # plays aside: back first, or they would look missing and be imported again.
+        await self._retrying(partial(restore_staged, self.coordinator.store, account.owner))
         await self._retrying(partial(importer.prepare, dt_util.utcnow()))
         return importer
 
@@ -476,27 +492,54 @@ class HistoryImportManager:
 
     # ------------------------------------------------------------------ enrichment
 
+    @property
+    def _import_busy(self) -> bool:
+        """An import is starting, or running and not past its last write."""
+        progress = self.progress
+        return self._starting or (
+            self.running and progress is not None and progress["state"] == STATE_RUNNING
+        )
+
     def _start_enrichment(self) -> None:
+        # Never beside an import: a flush replaces plays without ids, which an import
+        # inserts. The import starts the enrichment itself when it is done.
+        if self._import_busy:
+            return
         if self._enrich_task is not None and not self._enrich_task.done():
             return
         account = self.coordinator.account
         if account is None:
             return
-        self.enricher = MetadataEnricher(
+        enricher = MetadataEnricher(
             self.client, self.gate, self.coordinator.store, account.owner, self._blacklist
         )
-        self.enricher.on_progress = self._notify
+        enricher.on_progress = self._notify
+        enricher.before_blacklisting = self._before_blacklisting
+        enricher.after_flush = partial(self._after_flush, enricher)
+        self.enricher = enricher
         self._enrich_task = self.entry.async_create_background_task(
-            self.hass, self._run_enrichment(self.enricher), f"{DOMAIN} enrichment"
+            self.hass, self._run_enrichment(enricher), f"{DOMAIN} enrichment"
         )
 
     @callback
     def _after_cycle(self) -> None:
-        if self._enrichment_deferred and self.coordinator.data.status is not (
-            ScrobblerStatus.MONGODB_UNAVAILABLE
+        if (
+            self._enrichment_deferred
+            and not self._import_busy
+            and self.coordinator.data.status is not ScrobblerStatus.MONGODB_UNAVAILABLE
         ):
             self._enrichment_deferred = False
             self._start_enrichment()
+
+    async def _before_blacklisting(self, oldest: datetime) -> None:
+        # Durable before the plays change: a restart before the rebuild still rebuilds.
+        await async_mark_statistics_stale(self.hass, self.entry, oldest)
+
+    async def _after_flush(self, enricher: MetadataEnricher) -> None:
+        """Rebuild the statistics from the oldest play the flush blacklisted."""
+        oldest, enricher.oldest_blacklisted = enricher.oldest_blacklisted, None
+        if oldest is not None:
+            await async_refresh_statistics(self.hass, self.entry, oldest)
 
     async def _run_enrichment(self, enricher: MetadataEnricher) -> None:
         try:

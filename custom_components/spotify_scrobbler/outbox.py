@@ -37,6 +37,7 @@ class Snapshot:
 
     account: Account | None
     data: ScrobblerData | None
+    other_database: bool = False  # the file described another database (reconfigured)
 
 
 class Outbox:
@@ -67,7 +68,7 @@ class Outbox:
             # account, cursor, totals, stored plays) says nothing about this one. The
             # waiting plays are Spotify's and go to the new database.
             _LOGGER.info("The outbox describes another database; starting from MongoDB")
-            return Snapshot(None, None)
+            return Snapshot(None, None, other_database=True)
         recent.restore(stored.get("recent"))
         return Snapshot(_account_from_json(stored.get("account")), _data_from_json(stored))
 

@@ -24,7 +24,9 @@ from .store import Account, Document, ScrobbleStore
 _LOGGER = logging.getLogger(__name__)
 
 LOOKBACK: Final = timedelta(hours=2)  # the seed's overlap with the previous cycle
-DUPLICATE_WINDOW: Final = timedelta(seconds=30)  # same track within ±30 s = same play
+# Same track less than 30 s apart = same play. Strictly less: two real plays of a 30 s track
+# played back to back are exactly 30 s apart.
+DUPLICATE_WINDOW: Final = timedelta(seconds=30)
 HISTORY_LIMIT: Final = 50  # Spotify keeps no more recently-played items than this
 KNOWN_IDS_CACHE_SIZE: Final = 4096  # per kind; bounds memory whatever the history size
 
@@ -85,8 +87,8 @@ class RecentPlays:
             self.complete_from = start
 
     def has_play_near(self, track_id: str, played_at: datetime) -> bool:
-        """Whether a stored play of the track is within ±30 s."""
-        return any(abs(t - played_at) <= DUPLICATE_WINDOW for t in self._by_track.get(track_id, ()))
+        """Whether a stored play of the track is less than 30 s away."""
+        return any(abs(t - played_at) < DUPLICATE_WINDOW for t in self._by_track.get(track_id, ()))
 
     def prune(self, before: datetime) -> None:
         """Forget plays older than ``before``; the cache is complete from there on only."""
@@ -339,7 +341,7 @@ class Scrobbler:
                 batch.setdefault(track_id, []).append(played_at)
                 continue
             if recent.has_play_near(track_id, played_at) or any(
-                abs(t - played_at) <= DUPLICATE_WINDOW for t in batch.get(track_id, ())
+                abs(t - played_at) < DUPLICATE_WINDOW for t in batch.get(track_id, ())
             ):
                 continue
             batch.setdefault(track_id, []).append(played_at)

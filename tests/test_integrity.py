@@ -493,3 +493,44 @@ async def test_reconfigure_rebuilds_the_statistics_from_the_new_database(
         await assert_statistics_match(hass, entry, other)
     finally:
         await mongo_db.client.drop_database(other.name)
+
+
+async def test_play_written_just_before_a_crash_is_counted_once(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Found in review: a crash after the insert, before the outbox was saved.
+
+    The next start counts the play from MongoDB; the cycle's insert is refused by the unique
+    index with the same track at that instant and must not count it a second time.
+    """
+    entry = await setup_entry()
+    plays = play_recently(fake_spotify, catalog, [(0, 4.0), (1, 2.0)])
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    # What the crashed run wrote: the plays, but not the cursor.
+    await mongo_db["infos"].insert_many(
+        [
+            {
+                "owner": user["_id"],
+                "id": play.track_id,
+                "albumId": catalog.tracks[play.track_id or ""].album_id,
+                "primaryArtistId": catalog.tracks[play.track_id or ""].artist_ids[0],
+                "artistIds": list(catalog.tracks[play.track_id or ""].artist_ids),
+                "durationMs": catalog.tracks[play.track_id or ""].duration_ms,
+                "played_at": play.played_at,
+            }
+            for play in plays
+        ]
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await stored_plays(mongo_db) == expected(plays)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"

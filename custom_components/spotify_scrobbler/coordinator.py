@@ -80,8 +80,8 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         # Set when setup just failed to connect: the first refresh does not wait for
         # MongoDB's timeout a second time before polling Spotify.
         self._setup_error: PyMongoError | None = None
-        # The day's totals were reset at midnight (or by an import) and MongoDB has not
-        # been asked for them since.
+        # The day's totals were reset at midnight, or plays changed behind the cycle's back
+        # (an import), and MongoDB has not been asked for them since.
         self._totals_stale = False
         self.database_changed = False  # reconfigured to another database since the last run
 
@@ -192,6 +192,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 data = await self._read_totals(data, scrobbler.account)
             except PyMongoError as err:
                 storage_error = err
+                self._totals_stale = True
+        # Midnight passed while the cycle ran: the day starts again from 0 (re-read next).
+        data = self._rolled(data)
 
         storage_error = storage_error or _as_mongo_error(result.storage_error)
         data = self._with_status(data, storage_error, result.fetch_error)
@@ -237,7 +240,14 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
     def _midnight(self, _now: datetime) -> None:
         """Reset the day's sensors at midnight itself, not at the next cycle."""
         if self.data is not None and (rolled := self._rolled(self.data)) is not self.data:
-            self.async_set_updated_data(replace(rolled, new_plays=()))
+            # Not async_set_updated_data: that would restart polling stopped for reauth.
+            self.data = replace(rolled, new_plays=())
+            self.async_update_listeners()
+
+    @callback
+    def async_totals_changed(self) -> None:
+        """Plays were added or changed behind the cycle's back: re-count at the next cycle."""
+        self._totals_stale = True
 
     def _with_status(
         self,
@@ -349,17 +359,18 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         plays_today, listened_ms = await self.store.day_totals(
             owner, day_start, day_start + timedelta(days=1)
         )
+        # Read again each time: a waiting play may have been stored meanwhile, and one
+        # newer than the stored ones would be counted as waiting on top.
         last_play = data.last_play
-        if last_play is None:
-            doc = await self.store.latest_play(owner)
-            # A foreign or broken document is skipped (details_from_documents logs it).
-            if doc is not None and details_from_documents(doc, {}, {}, {}) is not None:
-                tracks, albums, artists = await self.store.metadata(
-                    [doc["id"]],
-                    [doc.get("albumId") or ""],
-                    [a for a in doc.get("artistIds") or () if isinstance(a, str)],
-                )
-                last_play = details_from_documents(doc, tracks, albums, artists)
+        doc = await self.store.latest_play(owner)
+        # A foreign or broken document is skipped (details_from_documents logs it).
+        if doc is not None and details_from_documents(doc, {}, {}, {}) is not None:
+            tracks, albums, artists = await self.store.metadata(
+                [doc["id"]],
+                [doc.get("albumId") or ""],
+                [a for a in doc.get("artistIds") or () if isinstance(a, str)],
+            )
+            last_play = details_from_documents(doc, tracks, albums, artists)
         return replace(
             data,
             total_plays=await self.store.totals(owner),

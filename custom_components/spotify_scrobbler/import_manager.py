@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -430,11 +429,9 @@ class HistoryImportManager:
         scrobbler.recent.forget()
 
     async def _refresh_totals(self) -> None:
-        """Have the totals re-read now: the coordinator re-counts them on a new day only."""
-        data = self.coordinator.data
-        if data is not None:
-            self.coordinator.async_set_updated_data(replace(data, day_start=None))
-            await self.coordinator.async_request_refresh()
+        """Have the totals re-read now (the coordinator otherwise re-counts once a day)."""
+        self.coordinator.async_totals_changed()
+        await self.coordinator.async_request_refresh()
 
     async def _finish(self, counts: ImportCounts) -> None:
         progress = self.progress

@@ -179,8 +179,8 @@ class Scrobbler:
         except BaseException:
             self.recent.forget()
             raise
-        # A failed write keeps the cache: what it knows is still stored, and a play written
-        # before the failure is refused by the unique index when it is attempted again.
+        # A failed write keeps the cache: what it knows is still stored; the plays the write
+        # tried are marked in the outbox and looked up by their instant next time.
         if result.storage_error is None and self.account.last_timestamp > 0:
             last = from_unix_ms(self.account.last_timestamp)
             self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
@@ -210,9 +210,10 @@ class Scrobbler:
             return CycleResult(gap=gap, summary=summary, fetch_error=fetch_error)
         try:
             new_plays, summary = await self._store(candidates, summary)
-        except Exception as err:
+        except BaseException as err:
             # Nothing fetched may be lost: whatever is not known to be stored waits, and the
-            # plays this write tried may be stored after all (a lost reply): marked so.
+            # plays this write tried may be stored after all (a lost reply, or a cancel
+            # mid-write by an unload): marked so.
             self.pending.hold(
                 (c for c in candidates if self._must_wait(c)), attempted=self._attempting
             )
@@ -264,8 +265,8 @@ class Scrobbler:
         self.known.tracks.add_all(doc["id"] for doc in tracks)
         self.known.albums.add_all(doc["id"] for doc in albums)
         self.known.artists.add_all(doc["id"] for doc in artists)
-        # Every attempted play is stored now: inserted, or refused by the unique index because
-        # a play at that instant already was. Either way it must not be attempted again.
+        # Every attempted play is settled now: stored (by this write or an earlier one), or
+        # refused because another track's play holds its instant (logged). Not again.
         self.recent.add_all((p.play.track_id, p.play.played_at) for p in [*new, *recovered])
 
         inserted = set(result.inserted_plays)
@@ -278,7 +279,7 @@ class Scrobbler:
             new_albums=result.new_albums,
             new_artists=result.new_artists,
             enrichment_requests=requests,
-            recovered=len(recovered),
+            recovered=len(recovered) + result.resolved,
         )
 
     @staticmethod

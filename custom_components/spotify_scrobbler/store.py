@@ -64,10 +64,13 @@ class Account:
 class WriteResult:
     """What one cycle's writes changed."""
 
-    inserted_plays: tuple[Play, ...]
+    inserted_plays: tuple[Play, ...]  # in MongoDB because of this write or an earlier one
     new_tracks: int
     new_albums: int
     new_artists: int
+    # Of them, refused by the unique index yet stored with that track: a retried write, or
+    # a write the caller did not know about (a crash after it). Totals must be re-counted.
+    resolved: int = 0
 
 
 class ScrobbleStore:
@@ -111,7 +114,8 @@ class ScrobbleStore:
                 {"$group": {"_id": {"o": "$owner", "t": "$played_at"}, "n": {"$sum": 1}}},
                 {"$match": {"n": {"$gt": 1}}},
                 {"$group": {"_id": None, "docs": {"$sum": "$n"}}},
-            ]
+            ],
+            allowDiskUse=True,  # a whole-collection $group; MongoDB < 6 caps memory at 100 MB
         )
         rows = await cursor.to_list()
         return int(rows[0]["docs"]) if rows else 0
@@ -162,7 +166,7 @@ class ScrobbleStore:
             if isinstance(track_id, str) and isinstance(played_at, datetime):
                 found.append((track_id, played_at))
             else:
-                _LOGGER.warning("skipping a malformed play document in MongoDB: %r", doc)
+                _LOGGER.warning("Skipping a malformed play document in MongoDB: %r", doc)
         return found
 
     async def enriched_artist_ids(self, ids: Iterable[str]) -> set[str]:
@@ -200,7 +204,7 @@ class ScrobbleStore:
         new_artists = await _upsert_by_id(
             self.artists, [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs]
         )
-        inserted = await self._insert_plays(account.owner, plays)
+        inserted, resolved = await self._insert_plays(account.owner, plays)
         stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
 
         counters = {
@@ -224,18 +228,19 @@ class ScrobbleStore:
                 account.first_listened_at = first
         for key, value in counters.items():
             account.counters[key] = account.counters.get(key, 0) + value
-        return WriteResult(tuple(stored), new_tracks, new_albums, new_artists)
+        return WriteResult(tuple(stored), new_tracks, new_albums, new_artists, resolved)
 
-    async def _insert_plays(self, owner: ObjectId, plays: Sequence[Play]) -> list[Play]:
-        """Insert plays; returns those that are in MongoDB because of this write.
+    async def _insert_plays(self, owner: ObjectId, plays: Sequence[Play]) -> tuple[list[Play], int]:
+        """Insert plays; returns those in MongoDB now, and how many of them were refused.
 
         A play refused by the unique index is ours when the document holding its instant is
         the same track: the duplicate check before the write found none, so it was written
         by this very request (a write retried after its reply was lost) or by another
-        scrobbler a moment ago — in MongoDB now and not counted yet, either way.
+        scrobbler a moment ago, or by a write of ours before a crash — in MongoDB now, and
+        the caller re-counts the totals.
         """
         if not plays:
-            return []
+            return [], 0
         docs = [play.to_document(owner) for play in plays]
         try:
             await self.infos.insert_many(docs, ordered=False)
@@ -245,12 +250,19 @@ class ScrobbleStore:
                 raise
             rejected = {error["index"] for error in errors}
             present = await self.stored_at(owner, [plays[index].played_at for index in rejected])
-            return [
+            kept = [
                 play
                 for index, play in enumerate(plays)
                 if index not in rejected or (play.track_id, play.played_at) in present
             ]
-        return list(plays)
+            if lost := len(plays) - len(kept):
+                # Another track's play holds the same millisecond: Your Spotify's schema
+                # allows one play per instant, so this one cannot be stored.
+                _LOGGER.warning(
+                    "%s plays collide with another track's play at the same instant", lost
+                )
+            return kept, len(kept) - (len(plays) - len(rejected))
+        return list(plays), 0
 
     async def stored_at(
         self, owner: ObjectId, instants: Sequence[datetime]

@@ -22,11 +22,13 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
+from custom_components.spotify_scrobbler import import_manager
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
 
 from .conftest import MongoDb
+from .export_fake import music_entry, write_export
 from .mongo_proxy import MongoProxy, proxy_for
-from .spotify_fake import Catalog, FakeSpotify
+from .spotify_fake import Catalog, FakeSpotify, Play, truncate_ms
 from .test_scrobbling import (
     capture_events,
     expected,
@@ -534,3 +536,48 @@ async def test_play_written_just_before_a_crash_is_counted_once(
     assert sensor_state(hass, fake_spotify, "total_plays") == "2"
     await tick(hass)
     assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+
+
+async def test_import_with_a_lost_reply_is_seen_by_the_live_loop(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the model-based test: the import's insert reply is lost, its retry sees its
+    own plays as duplicates, and the live loop then stored one of them a second time."""
+    monkeypatch.setattr(import_manager, "MONGO_RETRY_DELAY", 0.01)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    first = play_recently(fake_spotify, catalog, [(0, 20.0)])
+    await setup_entry(uri=proxy.uri)
+    assert fake_spotify.now is not None
+    track = catalog.tracks[sorted(catalog.tracks)[1]]
+    late = Play(truncate_ms(fake_spotify.now - timedelta(minutes=1)), track)  # not shown yet
+    write_export(
+        tmp_path / "export",
+        [music_entry(catalog, track.id, late.played_at, track.duration_ms)],
+        per_file=10,
+    )
+    proxy.lose_reply("insert", "infos")
+    await hass.services.async_call(
+        DOMAIN,
+        "import_history",
+        {"config_entry_id": _entry_id(hass), "path": str(tmp_path / "export")},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert proxy.applied == [("lose_reply", "insert", "infos")]
+
+    fake_spotify.add_plays([late])  # Spotify shows the play now, end-stamped to the ms
+    await tick(hass)
+    stored = await stored_plays(mongo_db)
+    assert [track_id for track_id, _ in stored] == [first[0].track_id, track.id]
+
+
+def _entry_id(hass: HomeAssistant) -> str:
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    return entry.entry_id

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,10 +47,16 @@ from hypothesis.stateful import (
 from pymongo import AsyncMongoClient
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
+from custom_components.spotify_scrobbler import (
+    history_import,
+    import_enrichment,
+    import_manager,
+)
 from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import DOMAIN, EVENT_SCROBBLED
 
 from .conftest import make_entry, next_poll
+from .export_fake import music_entry, write_export
 from .mongo_proxy import proxy_for
 from .spotify_fake import Catalog, FakeSpotify, LocalFile, Play, truncate_ms
 
@@ -71,6 +78,11 @@ class RealPlay:
     stamp: datetime
 
 
+def _keys_of(play: RealPlay) -> set[tuple[str | None, datetime]]:
+    """Where a real play can be stored: its live stamp, or its export ts (whole seconds)."""
+    return {(play.track_id, play.stamp), (play.track_id, play.end.replace(microsecond=0))}
+
+
 @pytest.fixture(autouse=True)
 def quick_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     """A dead MongoDB fails after 0.5 s and a hung Spotify after 1 s, not 5 s / 20 s.
@@ -82,6 +94,11 @@ def quick_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         spotify_module, "REQUEST_TIMEOUT", spotify_module.aiohttp.ClientTimeout(1.0)
     )
+    # Imports: small segments, no enrichment budget, quick MongoDB retries.
+    monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 7)
+    monkeypatch.setattr(import_enrichment, "ENRICH_INTERVAL", 0.0)
+    monkeypatch.setattr(import_enrichment, "ENRICH_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(import_manager, "MONGO_RETRY_DELAY", 0.01)
 
 
 class ScrobblerModel(RuleBasedStateMachine):
@@ -91,6 +108,7 @@ class ScrobblerModel(RuleBasedStateMachine):
     fake: FakeSpotify
     mongodb_uri: str
     loop: asyncio.AbstractEventLoop
+    export_root: Path
 
     def __init__(self) -> None:
         """Set up a new entry on a fresh database behind a proxy."""
@@ -101,6 +119,8 @@ class ScrobblerModel(RuleBasedStateMachine):
         self.real: list[RealPlay] = []
         self.late: list[RealPlay] = []  # finished, not shown by Spotify yet
         self.seen: set[tuple[str, datetime]] = set()  # returned by Spotify at a cycle
+        self.imported: set[RealPlay] = set()  # in an export whose import finished
+        self.exports = 0
         self.events: list[tuple[str, str]] = []
         self.max_seen = {"total_plays": 0, "plays_today": 0, "listening_time_today": 0.0}
         self.spotify_fault = False
@@ -163,12 +183,16 @@ class ScrobblerModel(RuleBasedStateMachine):
                 assert self.entry.state is ConfigEntryState.LOADED
                 self.run(self._tick())  # one more ordinary poll: nothing may change
                 self.check_stored_plays()
-                stored = self.run(self._stored())
-                missing = self.seen - set(stored)
-                assert not missing, f"plays Spotify returned were never stored: {missing}"
+                stored = set(self.run(self._stored()))
+                required = self.imported | {
+                    p for p in self.real if p.track_id and (p.track_id, p.stamp) in self.seen
+                }
+                missing = [p for p in required if not _keys_of(p) & stored]
+                assert not missing, f"plays returned or imported were never stored: {missing}"
                 self.check_counts()
                 announced = {(t, datetime.fromisoformat(at)) for t, at in self.events}
-                assert announced == set(stored), "stored and announced plays differ"
+                live = set(self.run(self._stored(imported=False)))
+                assert announced == live, "stored and announced live plays differ"
         finally:
             self.run(self._cleanup())
 
@@ -186,8 +210,9 @@ class ScrobblerModel(RuleBasedStateMachine):
         async_fire_time_changed(self.hass, dt_util.utcnow() + next_poll())
         await self.hass.async_block_till_done(wait_background_tasks=True)
 
-    async def _stored(self) -> list[tuple[str, datetime]]:
-        cursor = self.db["infos"].find({}, {"_id": 0, "id": 1, "played_at": 1})
+    async def _stored(self, *, imported: bool = True) -> list[tuple[str, datetime]]:
+        query = {} if imported else {history_import.IMPORTED_FIELD: {"$exists": False}}
+        cursor = self.db["infos"].find(query, {"_id": 0, "id": 1, "played_at": 1})
         return [(doc["id"], doc["played_at"]) async for doc in cursor]
 
     def _state(self, key: str) -> str:
@@ -306,6 +331,47 @@ class ScrobblerModel(RuleBasedStateMachine):
             self.seen |= self._reachable()
         self.spotify_fault = False
 
+    @precondition(lambda self: self.entry.state is ConfigEntryState.LOADED)
+    @rule(first=st.integers(0, 200), length=st.integers(1, 25))
+    def import_export(self, first: int, length: int) -> None:
+        """Spotify's export of a stretch of the past (ts = end, ms_played = listened) imported.
+
+        Over live-scrobbled plays, start- or end-stamped, or plays the live loop never saw.
+        """
+        music = [p for p in self.real if p.track_id and p.end < self.clock]
+        if not music:
+            return
+        chunk = music[first % len(music) :][:length]
+        entries = [
+            music_entry(
+                self.fake.catalog,
+                p.track_id or "",
+                p.end,
+                int((p.end - p.start).total_seconds() * 1000),
+            )
+            for p in chunk
+        ]
+        self.exports += 1
+        folder = self.export_root / f"export_{self.exports}"
+        write_export(folder, entries, per_file=10)
+        if self.run(self._import(folder)) == "finished":
+            self.imported |= set(chunk)
+
+    async def _import(self, folder: Path) -> str:
+        await self.hass.services.async_call(
+            DOMAIN,
+            "import_history",
+            {"config_entry_id": self.entry.entry_id, "path": str(folder)},
+            blocking=True,
+        )
+        await self.hass.async_block_till_done(wait_background_tasks=True)
+        registry = er.async_get(self.hass)
+        entity_id = registry.async_get_entity_id(
+            "sensor", DOMAIN, f"{self.fake.user_id}_history_import"
+        )
+        state = self.hass.states.get(entity_id or "")
+        return str(state.attributes.get("status")) if state else "unknown"
+
     async def _restart(self) -> None:
         assert await self.hass.config_entries.async_unload(self.entry.entry_id)
         await self.hass.async_block_till_done(wait_background_tasks=True)
@@ -323,8 +389,7 @@ class ScrobblerModel(RuleBasedStateMachine):
     @invariant()
     def check_stored_plays(self) -> None:
         """Every stored play is a distinct real play."""
-        real = {(p.track_id, p.stamp): p for p in self.real if p.track_id}
-        real |= {(p.track_id, truncate_ms(p.end).replace(microsecond=0)): p for p in self.real}
+        real = {key: p for p in self.real if p.track_id for key in _keys_of(p)}
         matched: dict[RealPlay, tuple[str, datetime]] = {}
         for key in self.run(self._stored()):
             play = real.get(key)
@@ -361,18 +426,24 @@ class ScrobblerModel(RuleBasedStateMachine):
     def check_announcements(self) -> None:
         """No play is announced twice, and only stored plays are announced."""
         assert len(self.events) == len(set(self.events)), "a play was announced twice"
-        stored = {(t, at.isoformat()) for t, at in self.run(self._stored())}
-        assert set(self.events) <= stored, "an announced play is not stored"
+        stored = {(t, at.isoformat()) for t, at in self.run(self._stored(imported=False))}
+        assert set(self.events) <= stored, "an announced play is not a stored live play"
 
 
 async def _in_worker(
-    hass: HomeAssistant, fake: FakeSpotify, mongodb_uri: str, body: Callable[[], None]
+    hass: HomeAssistant,
+    fake: FakeSpotify,
+    mongodb_uri: str,
+    export_root: Path,
+    body: Callable[[], None],
 ) -> None:
     """Run ``body`` in a thread of its own while Home Assistant's loop keeps running."""
     ScrobblerModel.hass = hass
     ScrobblerModel.fake = fake
     ScrobblerModel.mongodb_uri = mongodb_uri
     ScrobblerModel.loop = loop = asyncio.get_running_loop()
+    ScrobblerModel.export_root = export_root
+    hass.config.allowlist_external_dirs = {str(export_root)}
     done = loop.create_future()
 
     def run() -> None:
@@ -400,6 +471,7 @@ async def test_model_based_integrity(
     fake_spotify: FakeSpotify,
     catalog: Catalog,
     mongodb_uri: str,
+    tmp_path: Path,
 ) -> None:
     """Random interleavings keep the stored set, counts and announcements true."""
     options = settings(
@@ -416,6 +488,7 @@ async def test_model_based_integrity(
         hass,
         fake_spotify,
         mongodb_uri,
+        tmp_path,
         lambda: run_state_machine_as_test(ScrobblerModel, settings=options),
     )
 
@@ -439,6 +512,7 @@ async def test_regression_recovery_loses_its_reply_too(
     credentials: None,
     fake_spotify: FakeSpotify,
     mongodb_uri: str,
+    tmp_path: Path,
 ) -> None:
     """Found by the model (soak seed 4404, shrunk by hand): total plays fell from 2 to 0 and
     the plays were never announced. Also ``test_integrity.py``'s deterministic version."""
@@ -455,4 +529,4 @@ async def test_regression_recovery_loses_its_reply_too(
             step()
             state.check_all()
 
-    await _in_worker(hass, fake_spotify, mongodb_uri, _replay(steps))
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

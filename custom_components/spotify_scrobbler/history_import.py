@@ -320,6 +320,10 @@ class SegmentResult:
     counts: ImportCounts
     oldest: datetime | None = None  # of the inserted plays
     newest: datetime | None = None
+    # First and last music play of the segment, stored or not: a segment retried after a
+    # lost reply, or re-run after a crash, finds its own plays stored (duplicates), and the
+    # live loop must still learn about them.
+    span: tuple[datetime, datetime] | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -428,10 +432,11 @@ class HistoryImporter:
         self._record.commit(matching)
         counts.imported = len(inserted)
         counts.duplicates += len(new) - len(inserted)
+        span = (plays[0].played_at, plays[-1].played_at)
         if not inserted:
-            return SegmentResult(counts)
+            return SegmentResult(counts, span=span)
         self._inserted_ranges.append((inserted[0].played_at, inserted[-1].played_at))
-        return SegmentResult(counts, inserted[0].played_at, inserted[-1].played_at)
+        return SegmentResult(counts, inserted[0].played_at, inserted[-1].played_at, span)
 
     async def _off_loop[*Ts, T](self, func: Callable[[*Ts], T], *args: *Ts) -> T:
         if self._run_blocking is None:

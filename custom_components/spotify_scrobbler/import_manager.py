@@ -313,8 +313,10 @@ class HistoryImportManager:
                         file["done"], file["error"] = True, str(err)
                         break
                     result = await self._retrying(partial(importer.import_entries, segment.entries))
-                    if result.newest is not None and result.oldest is not None:
-                        self._note_inserted(progress, result.oldest, result.newest)
+                    if result.span is not None:
+                        # The whole segment, not only the acknowledged inserts: plays a lost
+                        # reply or a crash hid are duplicates by now, yet new to the live loop.
+                        self._note_inserted(progress, *result.span)
                         # Saved with the file offset NOT advanced yet: a crash from here on
                         # re-runs the segment, and the next run completes _after_insert.
                         await self._store.async_save(progress)

@@ -1077,6 +1077,8 @@ class FakeSpotify:
         self.access_tokens: set[str] = {access_token}
         self.expired_tokens: set[str] = set()
         self.requests: list[RequestRecord] = []
+        self.answered: list[tuple[str, int]] = []
+        """(path, status) of every answer the fake completed, in order."""
         self.counts: Counter[str] = Counter()
         """Requests per endpoint, keyed by route, e.g. ``/v1/tracks/{id}``, ``/api/token``."""
         self.token_requests: list[dict[str, str]] = []
@@ -1220,6 +1222,12 @@ class FakeSpotify:
         )
         self.counts[endpoint] += 1
 
+        response = await self._respond(request, handler)
+        # Only answers that were completed: a client that gave up cancels the handler.
+        self.answered.append((request.path, response.status))
+        return response
+
+    async def _respond(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         fault = self._take_fault(request.path)
         if fault is not None:
             if fault.delay:

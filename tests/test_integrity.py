@@ -581,3 +581,44 @@ async def test_import_with_a_lost_reply_is_seen_by_the_live_loop(
 def _entry_id(hass: HomeAssistant) -> str:
     (entry,) = hass.config_entries.async_entries(DOMAIN)
     return entry.entry_id
+
+
+async def test_live_play_after_its_import_is_not_stored_again(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    tmp_path: Path,
+) -> None:
+    """Found by the model-based test: an export imported before the live loop saw its plays.
+
+    Spotify then reports them start-stamped, minutes before the export's ts: they were
+    stored twice. And the totals count the imported plays as soon as the import is done.
+    """
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await setup_entry()
+    assert fake_spotify.now is not None
+    tracks = [catalog.tracks[track_id] for track_id in sorted(catalog.tracks)[:2]]
+    start = truncate_ms(fake_spotify.now - timedelta(minutes=20))
+    plays, entries = [], []
+    for track in (tracks[0], tracks[1], tracks[0]):  # a repeat too
+        end = start + timedelta(milliseconds=track.duration_ms)
+        plays.append(Play(start, track))  # start-stamped, as some clients do
+        entries.append(music_entry(catalog, track.id, end, track.duration_ms))
+        start = end
+    write_export(tmp_path / "export", entries, per_file=10)
+    await hass.services.async_call(
+        DOMAIN,
+        "import_history",
+        {"config_entry_id": entry.entry_id, "path": str(tmp_path / "export")},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await mongo_db["infos"].count_documents({}) == 3
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"
+
+    fake_spotify.add_plays(plays)
+    await tick(hass)
+    assert await mongo_db["infos"].count_documents({}) == 3
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"

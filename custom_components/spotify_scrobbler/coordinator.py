@@ -244,10 +244,20 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             self.data = replace(rolled, new_plays=())
             self.async_update_listeners()
 
-    @callback
-    def async_totals_changed(self) -> None:
-        """Plays were added or changed behind the cycle's back: re-count at the next cycle."""
+    async def async_recount(self) -> None:
+        """Plays were added or changed behind the cycle's back: count them in MongoDB now.
+
+        The next cycle counts again too (a cycle under way started from the older totals).
+        """
         self._totals_stale = True
+        if self.scrobbler is None or self.data is None:
+            return
+        try:
+            data = await self._read_totals(self.data, self.scrobbler.account)
+        except PyMongoError:
+            return
+        self.data = replace(data, new_plays=())
+        self.async_update_listeners()
 
     def _with_status(
         self,

@@ -432,8 +432,7 @@ class HistoryImportManager:
 
     async def _refresh_totals(self) -> None:
         """Have the totals re-read now (the coordinator otherwise re-counts once a day)."""
-        self.coordinator.async_totals_changed()
-        await self.coordinator.async_request_refresh()
+        await self.coordinator.async_recount()
 
     async def _finish(self, counts: ImportCounts) -> None:
         progress = self.progress

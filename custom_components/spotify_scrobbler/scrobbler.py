@@ -27,6 +27,8 @@ LOOKBACK: Final = timedelta(hours=2)  # the seed's overlap with the previous cyc
 # Same track less than 30 s apart = same play. Strictly less: two real plays of a 30 s track
 # played back to back are exactly 30 s apart.
 DUPLICATE_WINDOW: Final = timedelta(seconds=30)
+# A start-stamped play paused on the way began earlier than the export's ms_played says.
+IMPORT_PAUSE_ALLOWANCE: Final = timedelta(minutes=10)
 HISTORY_LIMIT: Final = 50  # Spotify keeps no more recently-played items than this
 KNOWN_IDS_CACHE_SIZE: Final = 4096  # per kind; bounds memory whatever the history size
 
@@ -69,17 +71,35 @@ class RecentPlays:
     def __init__(self) -> None:
         """Know nothing yet."""
         self._by_track: dict[str, set[datetime]] = {}
+        # Imported plays by track: (start, end) of the span a live played_at of the same
+        # play can have (start- or end-stamped, see the history import's rule).
+        self._imported: dict[str, set[tuple[datetime, datetime]]] = {}
         self.complete_from: datetime | None = None
 
     def forget(self) -> None:
         """Drop everything (after a failure the cache may miss plays that were written)."""
         self._by_track.clear()
+        self._imported.clear()
         self.complete_from = None
 
     def add_all(self, plays: Iterable[tuple[str, datetime]]) -> None:
         """Remember stored plays."""
         for track_id, played_at in plays:
             self._by_track.setdefault(track_id, set()).add(played_at)
+
+    def add_imported(self, track_id: str, ts: datetime, ms_played: int) -> None:
+        """Remember a stored imported play: it stands for a live play anywhere in its span."""
+        start = ts - timedelta(milliseconds=ms_played) - IMPORT_PAUSE_ALLOWANCE
+        self._imported.setdefault(track_id, set()).add((start, ts + DUPLICATE_WINDOW))
+
+    def imported_span(
+        self, track_id: str, played_at: datetime, used: set[tuple[str, datetime]]
+    ) -> tuple[str, datetime] | None:
+        """An imported play whose span holds ``played_at`` and that no other play took."""
+        for start, end in sorted(self._imported.get(track_id, ())):
+            if start <= played_at <= end and (track_id, start) not in used:
+                return track_id, start
+        return None
 
     def covered_from(self, start: datetime) -> None:
         """Every stored play from ``start`` on is known now."""
@@ -98,6 +118,12 @@ class RecentPlays:
                 self._by_track[track_id] = kept
             else:
                 del self._by_track[track_id]
+        for track_id in list(self._imported):
+            spans = {span for span in self._imported[track_id] if span[1] >= before}
+            if spans:
+                self._imported[track_id] = spans
+            else:
+                del self._imported[track_id]
         if self.complete_from is not None and self.complete_from < before:
             self.complete_from = before
 
@@ -328,18 +354,33 @@ class Scrobbler:
         found: set[tuple[str, datetime]] = set()
         if start is not None and end is not None:
             stored = await self.store.plays_between(self.account.owner, start, end)
-            found = {(track_id, as_utc(at)) for track_id, at in stored}
+            found = {(track_id, as_utc(at)) for track_id, at, _ in stored}
             recent.add_all(found)
+            for track_id, at, ms_played in stored:
+                if ms_played is not None:
+                    recent.add_imported(track_id, as_utc(at), ms_played)
             if unknown:
                 recent.covered_from(unknown[0] - DUPLICATE_WINDOW)
         recovered = [p for p in attempted if (p.play.track_id, p.play.played_at) in found]
+        return self._select(parsed, recovered), recovered
+
+    def _select(
+        self, parsed: Sequence[ParsedItem], recovered: Sequence[ParsedItem]
+    ) -> list[ParsedItem]:
+        """The candidates no stored play, imported play or earlier candidate stands for."""
+        recent = self.recent
         skip = {id(p) for p in recovered}
         batch: dict[str, list[datetime]] = {}
         new: list[ParsedItem] = []
+        used: set[tuple[str, datetime]] = set()  # imported plays taken, one live play each
         for item in parsed:
             track_id, played_at = item.play.track_id, item.play.played_at
             if id(item) in skip:
                 batch.setdefault(track_id, []).append(played_at)
+                continue
+            if (span := recent.imported_span(track_id, played_at, used)) is not None:
+                # Imported from the export already (its ts is when the play ended).
+                used.add(span)
                 continue
             if recent.has_play_near(track_id, played_at) or any(
                 abs(t - played_at) < DUPLICATE_WINDOW for t in batch.get(track_id, ())
@@ -347,7 +388,7 @@ class Scrobbler:
                 continue
             batch.setdefault(track_id, []).append(played_at)
             new.append(item)
-        return new, recovered
+        return new
 
     async def _artist_documents(
         self, new: Sequence[ParsedItem]

@@ -27,6 +27,8 @@ _LOGGER = logging.getLogger(__name__)
 
 DUPLICATE_KEY: Final = 11000
 NOT_BLACKLISTED: Final = {"blacklistedBy": {"$exists": False}}
+# An imported play's own field: the export's ms_played (its played_at is the export's ts).
+IMPORTED_MS_FIELD: Final = "scrobbler_ms_played"
 # Marks a track document the history import made from the export's names alone.
 STUB_FIELD: Final = "scrobbler_stub"
 
@@ -154,17 +156,18 @@ class ScrobbleStore:
 
     async def plays_between(
         self, owner: ObjectId, start: datetime, end: datetime
-    ) -> list[tuple[str, datetime]]:
-        """(track id, played_at) of the stored plays in [start, end] (a small window)."""
+    ) -> list[tuple[str, datetime, int | None]]:
+        """(track id, played_at, ms played if imported) of the stored plays in [start, end]."""
         cursor = self.infos.find(
             {"owner": owner, "played_at": {"$gte": start, "$lte": end}},
-            {"_id": 0, "id": 1, "played_at": 1},
+            {"_id": 0, "id": 1, "played_at": 1, IMPORTED_MS_FIELD: 1},
         )
-        found: list[tuple[str, datetime]] = []
+        found: list[tuple[str, datetime, int | None]] = []
         async for doc in cursor:
             track_id, played_at = doc.get("id"), doc.get("played_at")
             if isinstance(track_id, str) and isinstance(played_at, datetime):
-                found.append((track_id, played_at))
+                listened = doc.get(IMPORTED_MS_FIELD)
+                found.append((track_id, played_at, listened if isinstance(listened, int) else None))
             else:
                 _LOGGER.warning("Skipping a malformed play document in MongoDB: %r", doc)
         return found

@@ -24,6 +24,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.spotify_scrobbler import import_manager
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
+from custom_components.spotify_scrobbler.scrobbler import Scrobbler
 
 from .conftest import MongoDb
 from .export_fake import music_entry, write_export
@@ -622,3 +623,30 @@ async def test_live_play_after_its_import_is_not_stored_again(
     await tick(hass)
     assert await mongo_db["infos"].count_documents({}) == 3
     assert sensor_state(hass, fake_spotify, "total_plays") == "3"
+
+
+async def test_midnight_during_a_cycle_restarts_the_day(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: midnight passing while a cycle runs; the cycle's end kept yesterday."""
+    play_recently(fake_spotify, catalog, [(0, 2.0), (1, 1.0)])
+    await setup_entry()
+    assert sensor_state(hass, fake_spotify, "plays_today") == "2"
+    tomorrow = dt_util.start_of_local_day(dt_util.now().date() + timedelta(days=1))
+    original = Scrobbler.run_cycle
+
+    async def across_midnight(self: Scrobbler, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(dt_util, "now", lambda *_args, **_kwargs: tomorrow)
+        monkeypatch.setattr(dt_util, "start_of_local_day", _start_of_day_at(tomorrow))
+        async_fire_time_changed(hass, dt_util.as_utc(tomorrow))  # the midnight timer
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scrobbler, "run_cycle", across_midnight)
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "plays_today") == "0"
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"

@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.spotify_scrobbler import import_manager
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
 from custom_components.spotify_scrobbler.scrobbler import Scrobbler
+from custom_components.spotify_scrobbler.statistics import async_refresh_statistics
 
 from .conftest import MongoDb
 from .export_fake import music_entry, write_export
@@ -650,3 +651,45 @@ async def test_midnight_during_a_cycle_restarts_the_day(
     await tick(hass)
     assert sensor_state(hass, fake_spotify, "plays_today") == "0"
     assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+
+
+async def test_statistics_reset_survives_a_failed_start_after_reconfigure(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    mongodb_uri: str,
+) -> None:
+    """Found in review: the first start on the new database fails (Spotify refuses the
+    token) before the statistics run; the next start must still replace the old rows."""
+    play_recently(fake_spotify, catalog, [(0, 600.0), (1, 300.0)])
+    entry = await setup_entry()
+    old = await mongo_db["infos"].find_one({})
+    assert old is not None  # a play only the old database has: its hour must go
+    await mongo_db["infos"].insert_one(
+        {**old, "_id": ObjectId(), "played_at": old["played_at"] - timedelta(days=3)}
+    )
+    await async_refresh_statistics(hass, entry, None)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await assert_statistics_match(hass, entry, mongo_db)
+    other = mongo_db.client[f"{mongo_db.name}_d"]
+    try:
+        fake_spotify.expire_access_tokens()
+        fake_spotify.token_revoked = True
+        result = await entry.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URI: mongodb_uri, CONF_DATABASE: other.name}
+        )
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert entry.state is not ConfigEntryState.LOADED
+
+        fake_spotify.token_revoked = False
+        await other["infos"].delete_many({})  # the new database holds no play of ours yet
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert entry.state is ConfigEntryState.LOADED
+        await assert_statistics_match(hass, entry, other)
+    finally:
+        await mongo_db.client.drop_database(other.name)

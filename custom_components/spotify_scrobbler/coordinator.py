@@ -34,6 +34,7 @@ from .repairs import (
 )
 from .scrobbler import RecentPlays, Scrobbler
 from .spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
+from .statistics_marker import async_request_statistics_reset
 from .store import Account, ScrobbleStore
 
 if TYPE_CHECKING:
@@ -96,6 +97,10 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         snapshot = await self.outbox.async_load(pending, recent, set(self._blacklist()))
         # Statistics of the old database must not stand for this one's.
         self.database_changed = snapshot.other_database
+        if self.database_changed:
+            # Noted before the outbox forgets the old database: the statistics clear their
+            # rows at their next start even if this setup fails before they run.
+            await async_request_statistics_reset(self.hass, self.config_entry.entry_id)
         try:
             account, data = await self._connect(ScrobblerData())
         except PyMongoError as err:

@@ -49,6 +49,7 @@ from pymongo.errors import PyMongoError
 from .const import DOMAIN
 from .hourly import HourTotals, hour_of, hourly_totals, totals_before
 from .models import Play, ScrobblerStatus
+from .statistics_marker import marker_store
 
 if TYPE_CHECKING:
     from bson import ObjectId
@@ -60,7 +61,6 @@ _LOGGER = logging.getLogger(__name__)
 # Rows handed to the recorder per import job: bounds what waits in its queue at once.
 CHUNK_HOURS: Final = 1000
 MS_PER_MINUTE: Final = 60_000
-STORAGE_VERSION: Final = 1
 
 TRACKERS: HassKey[dict[str, ListeningStatistics]] = HassKey(f"{DOMAIN}_statistics")
 
@@ -156,9 +156,8 @@ class ListeningStatistics:
         # Counts marks: a rebuild clears the marker only if none came while it ran (it
         # may have read those hours before they changed).
         self._marks = 0
-        self._marker: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.statistics.{entry.entry_id}"
-        )
+        self._marker: Store[dict[str, Any]] = marker_store(hass, entry.entry_id)
+        self._clear_requested = False  # the rows describe another database
         self._marker_lock = asyncio.Lock()  # writes in order, the newest state last
         self._marker_loaded = False
         self._retry_queued = False
@@ -234,12 +233,13 @@ class ListeningStatistics:
         async with self._lock:
             async with self._marker_lock:
                 await self._load_marker_locked()
-            if self.entry.runtime_data.coordinator.database_changed:
+            if self._clear_requested or self.entry.runtime_data.coordinator.database_changed:
                 # Reconfigured to another database: its plays replace the old rows. The
                 # recorder runs its tasks in order, so the clearing precedes the new rows.
                 if self._lower(None):
                     await self._save_marker()
                 get_instance(self.hass).async_clear_statistics([self.plays_id, self.minutes_id])
+                self._clear_requested = False
                 self.last_hour, self.sums = None, (0, 0)
                 await self._rebuild_locked(None)
                 return
@@ -292,6 +292,7 @@ class ListeningStatistics:
         self._marker_loaded = True
         if not isinstance(stored, dict):
             return
+        self._clear_requested = stored.get("clear") is True
         since = stored.get("stale_since")
         try:
             self._lower(datetime.fromisoformat(since) if isinstance(since, str) else None)

@@ -1,0 +1,28 @@
+"""The file that tells an account's long-term statistics what still needs a rebuild.
+
+``spotify_scrobbler.statistics.<entry_id>`` in HA's storage: ``stale_since`` (ISO instant, or
+null for all history) and ``clear`` (the rows describe another database: drop them first).
+Shared by the statistics tracker and the coordinator, which notes a database change before
+the outbox forgets the old database.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+
+from .const import DOMAIN
+
+STORAGE_VERSION: Final = 1
+
+
+def marker_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """The marker file of one config entry."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.statistics.{entry_id}")
+
+
+async def async_request_statistics_reset(hass: HomeAssistant, entry_id: str) -> None:
+    """Have the statistics cleared and rebuilt from all history at their next start."""
+    await marker_store(hass, entry_id).async_save({"stale_since": None, "clear": True})

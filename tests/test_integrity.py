@@ -693,3 +693,57 @@ async def test_statistics_reset_survives_a_failed_start_after_reconfigure(
         await assert_statistics_match(hass, entry, other)
     finally:
         await mongo_db.client.drop_database(other.name)
+
+
+async def test_waiting_plays_stay_counted_when_an_import_stores_newer_ones(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+    tmp_path: Path,
+) -> None:
+    """Found by the model-based test (soak seeds 101, 102, 104): plays waiting for MongoDB
+    stopped counting once an import stored a newer play; total plays fell from 2 to 1."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await setup_entry(uri=proxy.uri)
+    proxy.set_down()
+    waiting = play_recently(fake_spotify, catalog, [(0, 12.0), (1, 8.0)])
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "2"
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+
+    proxy.set_down(down=False)
+    assert fake_spotify.now is not None
+    track = catalog.tracks[sorted(catalog.tracks)[2]]
+    later = Play(truncate_ms(fake_spotify.now - timedelta(minutes=1)), track)  # not shown yet
+    first = waiting[0]
+    write_export(  # the first waiting play (end-stamped in the export) and a newer one
+        tmp_path / "export",
+        [
+            music_entry(
+                catalog,
+                first.track_id,
+                first.played_at + timedelta(milliseconds=first.track.duration_ms),
+                first.track.duration_ms,
+            ),
+            music_entry(catalog, track.id, later.played_at, track.duration_ms),
+        ],
+        per_file=10,
+    )
+    await hass.services.async_call(
+        DOMAIN,
+        "import_history",
+        {"config_entry_id": entry.entry_id, "path": str(tmp_path / "export")},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await mongo_db["infos"].count_documents({}) == 2
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"
+
+    fake_spotify.add_plays([later])
+    await tick(hass)
+    assert await mongo_db["infos"].count_documents({}) == 3
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "0"
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"

@@ -129,6 +129,12 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             recent.forget()
             data = replace(data, pending=pending.details())
         self.scrobbler = self._scrobbler_factory(account, pending, recent)
+        if self._connected and len(pending):
+            # Waiting plays an unacknowledged write or an import stored are counted once.
+            try:
+                data = await self._sort_waiting(data)
+            except PyMongoError:
+                self._totals_stale = True
         self.data = self._rolled(data)
         self.config_entry.async_on_unload(
             async_track_time_change(self.hass, self._midnight, hour=0, minute=0, second=0)
@@ -386,7 +392,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 [a for a in doc.get("artistIds") or () if isinstance(a, str)],
             )
             last_play = details_from_documents(doc, tracks, albums, artists)
-        return replace(
+        data = replace(
             data,
             total_plays=await self.store.totals(owner),
             plays_today=plays_today,
@@ -394,6 +400,14 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             day_start=day_start,
             last_play=last_play,
         )
+        return await self._sort_waiting(data)
+
+    async def _sort_waiting(self, data: ScrobblerData) -> ScrobblerData:
+        """Tell waiting plays MongoDB's counts include from those it lacks (one query)."""
+        if self.scrobbler is None or not len(self.scrobbler.pending):
+            return replace(data, waiting_new=frozenset(), waiting_stored=frozenset())
+        new, held = await self.scrobbler.sort_waiting()
+        return replace(data, waiting_new=new, waiting_stored=held)
 
     def _blacklist(self) -> list[str]:
         return list(self.config_entry.options.get(CONF_BLACKLISTED_ARTISTS, []))

@@ -166,19 +166,28 @@ class ScrobblerData:
     status: ScrobblerStatus = ScrobblerStatus.OK
     retry_at: datetime | None = None  # when a Spotify rate limit ends
     rate_limit_reason: str | None = None  # e.g. Spotify's QUOTA_EXCEEDED
+    # Instants of waiting plays MongoDB lacked / held when the totals were last read.
+    waiting_new: frozenset[datetime] = frozenset()
+    waiting_stored: frozenset[datetime] = frozenset()
 
     def counted_pending(self) -> list[PlayDetails]:
-        """Waiting plays the totals count: not blacklisted and newer than the stored ones.
+        """Waiting plays the totals count: not blacklisted, and not in MongoDB's counts.
 
-        Older waiting plays may turn out to be stored already (they are checked when
-        MongoDB is back), so they are not counted twice in the meantime.
+        MongoDB sorted them when the totals were last read (``waiting_new`` and
+        ``waiting_stored``). A play held since, while MongoDB was unreachable, counts only
+        if newer than the stored ones: an older one may be stored already.
         """
         newest_stored = self.last_play.play.played_at if self.last_play else None
         return [
             d
             for d in self.pending
             if not d.play.blacklisted
-            and (newest_stored is None or d.play.played_at > newest_stored)
+            and d.play.played_at not in self.waiting_stored
+            and (
+                d.play.played_at in self.waiting_new
+                or newest_stored is None
+                or d.play.played_at > newest_stored
+            )
         ]
 
     @property

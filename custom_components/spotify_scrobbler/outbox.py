@@ -117,6 +117,8 @@ class Outbox:
                 "listened_ms_today": data.listened_ms_today,
                 "day_start": data.day_start.isoformat() if data.day_start else None,
                 "last_play": details_to_json(data.last_play) if data.last_play else None,
+                "waiting_new": sorted(at.isoformat() for at in data.waiting_new),
+                "waiting_stored": sorted(at.isoformat() for at in data.waiting_stored),
             }
         return out
 
@@ -145,6 +147,15 @@ def _data_from_json(stored: dict[str, Any]) -> ScrobblerData | None:
             listened_ms_today=int(totals["listened_ms_today"]),
             day_start=datetime.fromisoformat(day_start) if day_start else None,
             last_play=details_from_json(totals.get("last_play")),
+            waiting_new=_instants(totals.get("waiting_new")),
+            waiting_stored=_instants(totals.get("waiting_stored")),
         )
     except KeyError, TypeError, ValueError:
         return None
+
+
+def _instants(value: Any) -> frozenset[datetime]:
+    """A persisted list of instants (older files have none: the rule falls back)."""
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(datetime.fromisoformat(at) for at in value if isinstance(at, str))

@@ -362,33 +362,32 @@ class Scrobbler:
             if unknown:
                 recent.covered_from(unknown[0] - DUPLICATE_WINDOW)
         recovered = [p for p in attempted if (p.play.track_id, p.play.played_at) in found]
-        return self._select(parsed, recovered), recovered
+        return _select(parsed, recovered, recent), recovered
 
-    def _select(
-        self, parsed: Sequence[ParsedItem], recovered: Sequence[ParsedItem]
-    ) -> list[ParsedItem]:
-        """The candidates no stored play, imported play or earlier candidate stands for."""
-        recent = self.recent
-        skip = {id(p) for p in recovered}
-        batch: dict[str, list[datetime]] = {}
-        new: list[ParsedItem] = []
-        used: set[tuple[str, datetime]] = set()  # imported plays taken, one live play each
-        for item in parsed:
-            track_id, played_at = item.play.track_id, item.play.played_at
-            if id(item) in skip:
-                batch.setdefault(track_id, []).append(played_at)
-                continue
-            if (span := recent.imported_span(track_id, played_at, used)) is not None:
-                # Imported from the export already (its ts is when the play ended).
-                used.add(span)
-                continue
-            if recent.has_play_near(track_id, played_at) or any(
-                abs(t - played_at) < DUPLICATE_WINDOW for t in batch.get(track_id, ())
-            ):
-                continue
-            batch.setdefault(track_id, []).append(played_at)
-            new.append(item)
-        return new
+    async def sort_waiting(self) -> tuple[frozenset[datetime], frozenset[datetime]]:
+        """(waiting plays MongoDB lacks, waiting plays it holds already), by instant.
+
+        Asked whenever the totals are read from MongoDB, so that the entities count each
+        waiting play exactly once: those already held (an unacknowledged write, the history
+        import) are in MongoDB's counts. The same rule as the next write, in one query.
+        """
+        items = self.pending.merged_with(())
+        if not items:
+            return frozenset(), frozenset()
+        longest = max(timedelta(milliseconds=p.play.duration_ms) for p in items)
+        start = items[0].play.played_at - DUPLICATE_WINDOW
+        # An imported play's ts may lie up to a play (plus pauses) after a start-stamped one.
+        end = items[-1].play.played_at + longest + IMPORT_PAUSE_ALLOWANCE + DUPLICATE_WINDOW
+        known = RecentPlays()
+        found = await self.store.plays_between(self.account.owner, start, end)
+        for track_id, at, ms_played in found:
+            known.add_all([(track_id, as_utc(at))])
+            if ms_played is not None:
+                known.add_imported(track_id, as_utc(at), ms_played)
+        held = {(track_id, as_utc(at)) for track_id, at, _ in found}
+        recovered = [p for p in items if (p.play.track_id, p.play.played_at) in held]
+        new = {p.play.played_at for p in _select(items, recovered, known)}
+        return frozenset(new), frozenset(p.play.played_at for p in items) - new
 
     async def _artist_documents(
         self, new: Sequence[ParsedItem]
@@ -418,6 +417,32 @@ class Scrobbler:
         requests = self.client.requests_made - before
         enriched = {doc["id"] for doc in fetched}
         return fetched, [stubs[i] for i in missing if i not in enriched], requests
+
+
+def _select(
+    parsed: Sequence[ParsedItem], recovered: Sequence[ParsedItem], recent: RecentPlays
+) -> list[ParsedItem]:
+    """The candidates no stored play, imported play or earlier candidate stands for."""
+    skip = {id(p) for p in recovered}
+    batch: dict[str, list[datetime]] = {}
+    new: list[ParsedItem] = []
+    used: set[tuple[str, datetime]] = set()  # imported plays taken, one live play each
+    for item in parsed:
+        track_id, played_at = item.play.track_id, item.play.played_at
+        if id(item) in skip:
+            batch.setdefault(track_id, []).append(played_at)
+            continue
+        if (span := recent.imported_span(track_id, played_at, used)) is not None:
+            # Imported from the export already (its ts is when the play ended).
+            used.add(span)
+            continue
+        if recent.has_play_near(track_id, played_at) or any(
+            abs(t - played_at) < DUPLICATE_WINDOW for t in batch.get(track_id, ())
+        ):
+            continue
+        batch.setdefault(track_id, []).append(played_at)
+        new.append(item)
+    return new
 
 
 def _unique_by_id(docs: Iterable[Document | None]) -> list[Document]:

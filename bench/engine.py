@@ -24,14 +24,14 @@ def _install_bare_package() -> None:
 
 _install_bare_package()
 
-from custom_components.spotify_scrobbler.models import CycleResult  # noqa: E402
-from custom_components.spotify_scrobbler.scrobbler import KnownMetadata, Scrobbler  # noqa: E402
-from custom_components.spotify_scrobbler.spotify import (  # noqa: E402
+from custom_components.spotify_scrobbler.engine.models import CycleResult  # noqa: E402
+from custom_components.spotify_scrobbler.engine.scrobbler import KnownMetadata, Scrobbler  # noqa: E402
+from custom_components.spotify_scrobbler.engine.spotify import (  # noqa: E402
     BatchSupport,
     RequestGate,
     SpotifyClient,
 )
-from custom_components.spotify_scrobbler.store import Account, ScrobbleStore  # noqa: E402
+from custom_components.spotify_scrobbler.engine.store import Account, ScrobbleStore  # noqa: E402
 
 __all__ = [
     "Account",

@@ -18,12 +18,10 @@ import aiohttp
 
 from bench.engine import BatchSupport, RequestGate, ScrobbleStore, SpotifyClient
 from bench.mongo import CommandLog, Database
-from custom_components.spotify_scrobbler.history_import import (
-    HistoryImporter,
-    ImportCounts,
-    read_segment,
-)
-from custom_components.spotify_scrobbler.import_enrichment import MetadataEnricher
+from custom_components.spotify_scrobbler.engine.export_entries import ImportCounts
+from custom_components.spotify_scrobbler.engine.export_reader import read_segment
+from custom_components.spotify_scrobbler.engine.history_import import HistoryImporter
+from custom_components.spotify_scrobbler.engine.import_enrichment import MetadataEnricher
 from tests.export_fake import GeneratedExport, generate_export, write_export
 from tests.spotify_fake import Catalog, FakeSpotify
 

@@ -22,13 +22,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import (
     CONF_DATABASE,
     CONF_REQUEST_SPACING,
     CONF_URI,
     DOMAIN,
 )
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
 
 from .ferretdb_process import FerretDBProcess, launcher_path
 from .spotify_fake import Catalog, FakeSpotify
@@ -47,8 +47,13 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let HA load custom_components/spotify_scrobbler in every test."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Let HA load custom_components/spotify_scrobbler in every test that starts HA.
+
+    Tests of the engine alone (tests/engine) start no Home Assistant at all.
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture

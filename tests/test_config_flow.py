@@ -11,7 +11,6 @@ from pymongo.errors import OperationFailure
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spotify_scrobbler import store as store_module
 from custom_components.spotify_scrobbler.const import (
     CONF_BLACKLISTED_ARTISTS,
     CONF_DATABASE,
@@ -19,6 +18,8 @@ from custom_components.spotify_scrobbler.const import (
     CONF_URI,
     DOMAIN,
 )
+from custom_components.spotify_scrobbler.engine import mongo_client
+from custom_components.spotify_scrobbler.engine import store as store_module
 
 from .conftest import MongoDb, make_entry
 from .spotify_fake import Catalog, FakeSpotify
@@ -30,7 +31,7 @@ REDIRECT = "https://example.com/auth/external/callback"
 @pytest.fixture(autouse=True)
 def fast_mongo_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     """A dead MongoDB answers within 300 ms instead of 5 s."""
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 300)
+    monkeypatch.setattr(mongo_client, "MONGO_TIMEOUT_MS", 300)
 
 
 async def authorize(

@@ -10,8 +10,8 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
 
 from .conftest import MongoDb
 from .spotify_fake import Catalog, FakeSpotify

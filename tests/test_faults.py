@@ -16,8 +16,8 @@ from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spotify_scrobbler import SHARED
-from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import CONF_REQUEST_SPACING
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
 
 from .conftest import MongoDb, make_entry
 from .spotify_fake import Catalog, FakeSpotify, listening_day

@@ -16,11 +16,16 @@ from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.spotify_scrobbler import history_import, import_enrichment, import_manager
-from custom_components.spotify_scrobbler import spotify as spotify_module
+from custom_components.spotify_scrobbler import import_manager
 from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
-from custom_components.spotify_scrobbler.history_import import HistoryImporter, SegmentResult
-from custom_components.spotify_scrobbler.import_enrichment import MetadataEnricher
+from custom_components.spotify_scrobbler.engine import (
+    export_reader,
+    history_import,
+    import_enrichment,
+)
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
+from custom_components.spotify_scrobbler.engine.history_import import HistoryImporter, SegmentResult
+from custom_components.spotify_scrobbler.engine.import_enrichment import MetadataEnricher
 
 from .conftest import MongoDb
 from .export_fake import MALFORMED, GeneratedExport, generate_export, music_entry, write_export
@@ -35,7 +40,7 @@ SENSOR = "sensor.scrobbler_test_history_import"
 @pytest.fixture(autouse=True)
 def fast_import(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small segments (several per file), no enrichment budget wait, quick retries."""
-    monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 40)
+    monkeypatch.setattr(export_reader, "SEGMENT_ENTRIES", 40)
     monkeypatch.setattr(history_import, "INSERT_BATCH", 25)
     monkeypatch.setattr(import_enrichment, "ENRICH_INTERVAL", 0.0)
     monkeypatch.setattr(import_enrichment, "ENRICH_RETRY_DELAY", 0.01)
@@ -409,7 +414,7 @@ async def test_checkpoint_follows_after_insert(
     """A segment whose _after_insert fails is not checkpointed; the next run completes it."""
     export = small_export(catalog, plays=100, seed=17)
     (path,) = write_export(export_dir, export.entries, per_file=1000)
-    first_segment_end = history_import.read_segment(str(path), 0).end_offset
+    first_segment_end = export_reader.read_segment(str(path), 0).end_offset
     entry = await setup_entry()
     manager = entry.runtime_data.importer
     original = import_manager.HistoryImportManager._after_insert
@@ -432,7 +437,7 @@ async def test_checkpoint_follows_after_insert(
         assert progress["state"] == "failed"
         assert progress["files"][0]["offset"] == first_segment_end
         assert not progress["files"][0]["done"]
-        assert progress["counts"]["read"] == history_import.SEGMENT_ENTRIES
+        assert progress["counts"]["read"] == export_reader.SEGMENT_ENTRIES
         assert progress["after_insert"] is not None
     assert 0 < len(await stored_plays(mongo_db)) < len(export.expected)
 

@@ -21,16 +21,22 @@ from hypothesis import strategies as st
 from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.spotify_scrobbler import history_import, import_enrichment, import_manager
-from custom_components.spotify_scrobbler import spotify as spotify_module
+from custom_components.spotify_scrobbler import enrichment_runner, import_manager
 from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
-from custom_components.spotify_scrobbler.history_import import (
-    HistoryImporter,
-    SegmentResult,
-    classify_segment,
+from custom_components.spotify_scrobbler.engine import (
+    export_reader,
+    history_import,
+    import_enrichment,
 )
-from custom_components.spotify_scrobbler.import_enrichment import MetadataEnricher
-from custom_components.spotify_scrobbler.import_matching import RunRecord, StoredPlays, select_new
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
+from custom_components.spotify_scrobbler.engine.export_entries import classify_segment
+from custom_components.spotify_scrobbler.engine.history_import import HistoryImporter, SegmentResult
+from custom_components.spotify_scrobbler.engine.import_enrichment import MetadataEnricher
+from custom_components.spotify_scrobbler.engine.import_matching import (
+    RunRecord,
+    StoredPlays,
+    select_new,
+)
 
 from .conftest import MongoDb
 from .export_fake import (
@@ -51,7 +57,7 @@ SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 @pytest.fixture(autouse=True)
 def fast_import(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small segments, no enrichment budget wait, quick retries (as in test_import)."""
-    monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 40)
+    monkeypatch.setattr(export_reader, "SEGMENT_ENTRIES", 40)
     monkeypatch.setattr(history_import, "INSERT_BATCH", 25)
     monkeypatch.setattr(import_enrichment, "ENRICH_INTERVAL", 0.0)
     monkeypatch.setattr(import_enrichment, "ENRICH_RETRY_DELAY", 0.01)
@@ -370,6 +376,7 @@ async def test_blacklisting_by_enrichment_rebuilds_statistics(
         rebuilt.append(since)
 
     monkeypatch.setattr(import_manager, "async_refresh_statistics", refresh)
+    monkeypatch.setattr(enrichment_runner, "async_refresh_statistics", refresh)
     entry = await setup_entry(options={CONF_BLACKLISTED_ARTISTS: [banned]})
 
     await run_import(hass, entry, export_dir)

@@ -24,7 +24,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.spotify_scrobbler import import_manager
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, CONF_URI, DOMAIN
-from custom_components.spotify_scrobbler.scrobbler import Scrobbler
+from custom_components.spotify_scrobbler.engine import mongo_client
+from custom_components.spotify_scrobbler.engine.scrobbler import Scrobbler
 from custom_components.spotify_scrobbler.statistics import async_refresh_statistics
 
 from .conftest import MongoDb
@@ -47,7 +48,7 @@ SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
 @pytest.fixture(autouse=True)
 def short_mongodb_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     """A lost connection fails an operation after 1 s instead of 5 s."""
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(mongo_client, "MONGO_TIMEOUT_MS", 1000)
 
 
 @pytest.fixture

@@ -47,13 +47,15 @@ from hypothesis.stateful import (
 from pymongo import AsyncMongoClient
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.spotify_scrobbler import (
+from custom_components.spotify_scrobbler import import_manager
+from custom_components.spotify_scrobbler.const import DOMAIN, EVENT_SCROBBLED
+from custom_components.spotify_scrobbler.engine import (
+    export_reader,
     history_import,
     import_enrichment,
-    import_manager,
+    mongo_client,
 )
-from custom_components.spotify_scrobbler import spotify as spotify_module
-from custom_components.spotify_scrobbler.const import DOMAIN, EVENT_SCROBBLED
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
 
 from .conftest import make_entry, next_poll
 from .export_fake import music_entry, write_export
@@ -90,12 +92,12 @@ def quick_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     Not shorter: on a loaded machine an answering server must not look dead, or the oracle
     (which plays Spotify returned) is wrong.
     """
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 500)
+    monkeypatch.setattr(mongo_client, "MONGO_TIMEOUT_MS", 500)
     monkeypatch.setattr(
         spotify_module, "REQUEST_TIMEOUT", spotify_module.aiohttp.ClientTimeout(1.0)
     )
     # Imports: small segments, no enrichment budget, quick MongoDB retries.
-    monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 7)
+    monkeypatch.setattr(export_reader, "SEGMENT_ENTRIES", 7)
     monkeypatch.setattr(import_enrichment, "ENRICH_INTERVAL", 0.0)
     monkeypatch.setattr(import_enrichment, "ENRICH_RETRY_DELAY", 0.01)
     monkeypatch.setattr(import_manager, "MONGO_RETRY_DELAY", 0.01)

@@ -39,9 +39,8 @@ from custom_components.spotify_scrobbler.const import (
     CONF_DATABASE,
     CONF_URI,
     DOMAIN,
-    MONGO_TIMEOUT_MS,
 )
-from custom_components.spotify_scrobbler.mongo_uri import seedlist_uri
+from custom_components.spotify_scrobbler.engine.mongo_client import MONGO_TIMEOUT_MS, seedlist_uri
 
 from .conftest import MongoDb, make_entry
 from .ferretdb_process import FerretDBProcess, launcher_path

@@ -19,8 +19,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.spotify_scrobbler import pending as pending_module
 from custom_components.spotify_scrobbler.const import CONF_DATABASE, DOMAIN
+from custom_components.spotify_scrobbler.engine import mongo_client
+from custom_components.spotify_scrobbler.engine import pending as pending_module
 from custom_components.spotify_scrobbler.outbox import SNAPSHOT_SAVE_DELAY
 
 from .conftest import MongoDb, make_entry
@@ -43,7 +44,7 @@ Json = dict[str, Any]
 @pytest.fixture(autouse=True)
 def short_mongodb_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     """A dead server fails each operation after 1 s instead of 5 s (keeps the suite quick)."""
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(mongo_client, "MONGO_TIMEOUT_MS", 1000)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spotify_scrobbler.config_flow import validate_mongodb
+from custom_components.spotify_scrobbler.engine import mongo_client
 
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import play_recently, tick
@@ -31,7 +32,7 @@ async def test_secrets_stay_out_of_logs_and_diagnostics(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Scrobble, refresh the token, fail, reauth, validate a bad URI: then scan everything."""
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 300)
+    monkeypatch.setattr(mongo_client, "MONGO_TIMEOUT_MS", 300)
     caplog.set_level(logging.DEBUG)
     play_recently(fake_spotify, catalog, [(0, 10.0), (1, 5.0)])
     fake_spotify.expire_access_tokens()

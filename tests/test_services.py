@@ -14,8 +14,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
-from custom_components.spotify_scrobbler import spotify as spotify_module
 from custom_components.spotify_scrobbler.const import CONF_BLACKLISTED_ARTISTS, DOMAIN
+from custom_components.spotify_scrobbler.engine import spotify as spotify_module
 
 from .conftest import MongoDb
 from .spotify_fake import Catalog, FakeSpotify, Play

@@ -21,9 +21,10 @@ from homeassistant.util import dt as dt_util
 from pymongo import AsyncMongoClient
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.spotify_scrobbler import history_import, hourly, statistics
+from custom_components.spotify_scrobbler import statistics
 from custom_components.spotify_scrobbler.const import DOMAIN
-from custom_components.spotify_scrobbler.hourly import HourTotals
+from custom_components.spotify_scrobbler.engine import export_reader, hourly, mongo_client
+from custom_components.spotify_scrobbler.engine.hourly import HourTotals
 from custom_components.spotify_scrobbler.statistics import (
     async_refresh_statistics,
     statistic_ids,
@@ -48,7 +49,7 @@ def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.setattr(statistics, "CHUNK_HOURS", 10)
     monkeypatch.setattr(hourly, "BATCH_SIZE", 50)
-    monkeypatch.setattr("custom_components.spotify_scrobbler.MONGO_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(mongo_client, "MONGO_TIMEOUT_MS", 1000)
 
 
 @pytest.fixture
@@ -235,7 +236,7 @@ async def test_import_finished_just_before_a_restart(
 
     The next setup rebuilds the imported range (the import does not run again).
     """
-    monkeypatch.setattr(history_import, "SEGMENT_ENTRIES", 40)
+    monkeypatch.setattr(export_reader, "SEGMENT_ENTRIES", 40)
     owner = await add_account(mongo_db, fake_spotify)
     now = dt_util.utcnow()
     await mongo_db["infos"].insert_many(

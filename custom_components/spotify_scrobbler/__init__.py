@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
@@ -22,24 +21,19 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 from .const import (
     CONF_DATABASE,
     CONF_REQUEST_SPACING,
     CONF_URI,
     DOMAIN,
-    MONGO_TIMEOUT_MS,
     SPOTIFY_API_BASE,
 )
 from .coordinator import ScrobblerCoordinator
-from .import_manager import HistoryImportManager
-from .mongo_uri import SRV_SCHEME, database_identity, seedlist_uri
-from .outbox import Outbox
-from .pending import PendingPlays
-from .scrobbler import KnownMetadata, RecentPlays, Scrobbler
-from .services import async_setup_services
-from .spotify import (
+from .engine.mongo_client import build_mongo_client, database_identity
+from .engine.pending import PendingPlays
+from .engine.scrobbler import KnownMetadata, RecentPlays, Scrobbler
+from .engine.spotify import (
     DEFAULT_SPACING,
     BatchSupport,
     RequestGate,
@@ -47,8 +41,11 @@ from .spotify import (
     SpotifyClient,
     SpotifyError,
 )
+from .engine.store import Account, Document, ScrobbleStore
+from .import_manager import HistoryImportManager
+from .outbox import Outbox
+from .services import async_setup_services
 from .statistics import async_setup_statistics
-from .store import Account, Document, ScrobbleStore
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
@@ -96,21 +93,6 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     hass.data[SHARED] = SharedSpotifyState(RequestGate(DEFAULT_SPACING), BatchSupport())
     async_setup_services(hass)
     return True
-
-
-def build_mongo_client(uri: str) -> AsyncMongoClient[Document]:
-    """A client with short timeouts; call it in the executor (TLS certificates, SRV lookups)."""
-    if uri.startswith(SRV_SCHEME):
-        # Unresolvable now: the client looks the records up itself at first use, as before.
-        with contextlib.suppress(PyMongoError):
-            uri = seedlist_uri(uri, MONGO_TIMEOUT_MS / 1000)
-    return AsyncMongoClient(
-        uri,
-        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
-        connectTimeoutMS=MONGO_TIMEOUT_MS,
-        tz_aware=True,
-        appname=DOMAIN,
-    )
 
 
 @dataclass(slots=True)
@@ -169,7 +151,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
         token_refresher=tokens.refreshed_token,
     )
     mongo_client = await hass.async_add_executor_job(
-        partial(build_mongo_client, entry.data[CONF_URI])
+        partial(build_mongo_client, entry.data[CONF_URI], appname=DOMAIN)
     )
     store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]])
     known = KnownMetadata.empty()

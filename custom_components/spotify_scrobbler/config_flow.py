@@ -44,14 +44,15 @@ from .const import (
     SPOTIFY_API_BASE,
     SPOTIFY_SCOPES,
 )
-from .spotify import (
+from .engine.mongo_client import build_mongo_client
+from .engine.spotify import (
     DEFAULT_SPACING,
     RequestGate,
     SpotifyClient,
     SpotifyError,
     SpotifyForbiddenError,
 )
-from .store import Document, ScrobbleStore
+from .engine.store import Document, ScrobbleStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,11 +62,10 @@ AUTH_ERROR_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
 
 async def validate_mongodb(hass: HomeAssistant, uri: str, database: str) -> str | None:
     """Connect, ping and prove write permission; an error key or None."""
-    from . import build_mongo_client  # noqa: PLC0415  # avoids an import cycle
 
     def parse_and_build() -> AsyncMongoClient[Document]:
         parse_uri(uri)  # strict validation (and SRV lookup): blocking, hence the executor
-        return build_mongo_client(uri)
+        return build_mongo_client(uri, appname=DOMAIN)
 
     try:
         client = await hass.async_add_executor_job(parse_and_build)

@@ -23,7 +23,4 @@ CONF_REQUEST_SPACING: Final = "request_spacing"
 DEFAULT_URI: Final = "mongodb://127.0.0.1:27017"
 DEFAULT_DATABASE: Final = "your_spotify"
 
-# Short enough that a dead MongoDB never holds up Home Assistant's startup.
-MONGO_TIMEOUT_MS: Final = 5000
-
 EVENT_SCROBBLED: Final = "spotify_scrobbler_scrobbled"

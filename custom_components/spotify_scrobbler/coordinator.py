@@ -17,10 +17,13 @@ from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
-from .models import Play, PlayDetails, ScrobblerData, ScrobblerStatus
+from .engine.models import Play, PlayDetails, ScrobblerData, ScrobblerStatus
+from .engine.payload import details_from_documents
+from .engine.pending import PendingPlays
+from .engine.scrobbler import RecentPlays, Scrobbler
+from .engine.spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
+from .engine.store import Account, ScrobbleStore
 from .outbox import Outbox
-from .payload import details_from_documents
-from .pending import PendingPlays
 from .repairs import (
     ISSUE_DUPLICATE_PLAYS,
     ISSUE_GAP,
@@ -32,10 +35,7 @@ from .repairs import (
     issue_id,
     raise_issue,
 )
-from .scrobbler import RecentPlays, Scrobbler
-from .spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
 from .statistics_marker import async_request_statistics_reset
-from .store import Account, ScrobbleStore
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry

@@ -1,4 +1,4 @@
-"""The history import of one account in Home Assistant: action, progress, resume, enrichment.
+"""The history import of one account in Home Assistant: action, progress, resume.
 
 Progress (files, byte offset per file, counts) lives in HA's Store, saved after every
 segment, so an import interrupted by an unload, a restart or a crash continues from its
@@ -25,18 +25,21 @@ from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN
-from .history_import import (
-    SKIP_REASONS,
+from .engine.export_entries import ImportCounts
+from .engine.export_reader import (
+    EXPORT_GLOB,
     ExportFormatError,
-    HistoryImporter,
-    ImportCounts,
-    check_export_file,
+    export_files,
+    first_bad_file,
     read_segment,
 )
-from .import_enrichment import MetadataEnricher, restore_staged
-from .models import ScrobblerStatus, to_unix_ms
-from .scrobbler import DUPLICATE_WINDOW, LOOKBACK
-from .spotify import RequestGate, SpotifyClient
+from .engine.history_import import PENDING_COLLECTION, HistoryImporter
+from .engine.import_enrichment import MetadataEnricher, restore_staged
+from .engine.models import to_unix_ms
+from .engine.scrobbler import DUPLICATE_WINDOW, LOOKBACK
+from .engine.spotify import RequestGate, SpotifyClient
+from .enrichment_runner import EnrichmentRunner
+from .import_notice import import_summary
 from .statistics import async_mark_statistics_stale, async_refresh_statistics
 
 if TYPE_CHECKING:
@@ -46,45 +49,12 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 STORAGE_VERSION: Final = 1
-EXPORT_GLOB: Final = "Streaming_History_Audio_*.json"
 MONGO_ATTEMPTS: Final = 5  # per segment, before the import is marked failed
 MONGO_RETRY_DELAY: Final = 30.0  # seconds between those attempts
 
 STATE_RUNNING: Final = "running"
 STATE_FINISHED: Final = "finished"
 STATE_FAILED: Final = "failed"
-
-_SKIP_LABELS: Final = {
-    "podcast": "podcast episodes",
-    "audiobook": "audiobook chapters",
-    "too_short": "played less than 30 s",
-    "no_track_id": "without a Spotify track id (local files)",
-    "malformed": "malformed entries",
-}
-
-
-def _first_bad_file(files: list[Path]) -> tuple[str, str] | None:
-    """(name, reason) of the first file that does not begin like an export file. Blocking."""
-    for file in files:
-        try:
-            check_export_file(str(file))
-        except ExportFormatError as err:
-            return file.name, str(err)
-        except OSError as err:
-            return file.name, err.strerror or type(err).__name__
-    return None
-
-
-def export_files(path: str) -> list[Path]:
-    """The export files a path names: itself, or the directory's (recursively), by name."""
-    target = Path(path)
-    if target.is_file():
-        return [target]
-    if target.is_dir():
-        return sorted(
-            (p for p in target.rglob(EXPORT_GLOB) if p.is_file()), key=lambda p: (p.name, p)
-        )
-    return []
 
 
 class HistoryImportManager:
@@ -108,14 +78,18 @@ class HistoryImportManager:
             hass, STORAGE_VERSION, f"{DOMAIN}.import.{entry.entry_id}"
         )
         self.progress: dict[str, Any] | None = None
-        self.enricher: MetadataEnricher | None = None
         self._import_task: asyncio.Task[None] | None = None
         self._starting = False  # async_start is between its first await and the task
-        self._enrich_task: asyncio.Task[None] | None = None
         self._listeners: list[CALLBACK_TYPE] = []
-        # MongoDB was down when enrichment wanted to start: retry after a cycle reaches it
-        # (a background task spinning on a dead server would never end).
-        self._enrichment_deferred = False
+        self._enrichment = EnrichmentRunner(
+            hass,
+            entry,
+            coordinator,
+            client,
+            gate,
+            import_busy=lambda: self._import_busy,
+            on_progress=self._notify,
+        )
 
     # ------------------------------------------------------------------ what entities read
 
@@ -123,6 +97,11 @@ class HistoryImportManager:
     def running(self) -> bool:
         """Whether an import task is under way."""
         return self._import_task is not None and not self._import_task.done()
+
+    @property
+    def enricher(self) -> MetadataEnricher | None:
+        """The enrichment of imported plays, once started."""
+        return self._enrichment.enricher
 
     @property
     def percentage(self) -> float | None:
@@ -175,7 +154,9 @@ class HistoryImportManager:
 
     async def async_setup(self) -> None:
         """Continue an unfinished import and any pending enrichment."""
-        self.entry.async_on_unload(self.coordinator.async_add_listener(self._after_cycle))
+        self.entry.async_on_unload(
+            self.coordinator.async_add_listener(self._enrichment.after_cycle)
+        )
         stored = await self._store.async_load()
         if isinstance(stored, dict) and isinstance(stored.get("files"), list):
             self.progress = stored
@@ -183,13 +164,13 @@ class HistoryImportManager:
                 _LOGGER.info("%s: resuming the history import", self.entry.title)
                 self._start_import()
                 return
-        self._start_enrichment()
+        self._enrichment.start()
 
     async def async_stop(self) -> None:
         """Cancel the tasks (before the MongoDB client closes); progress stays saved."""
-        for task in (self._import_task, self._enrich_task):
+        for task in (self._import_task, self._enrichment.task):
             await self._cancel(task)
-        self._import_task = self._enrich_task = None
+        self._import_task = self._enrichment.task = None
 
     @staticmethod
     async def _cancel(task: asyncio.Task[None] | None) -> None:
@@ -234,7 +215,7 @@ class HistoryImportManager:
                 translation_key="import_no_files",
                 translation_placeholders={"path": path, "pattern": EXPORT_GLOB},
             )
-        if bad := await self.hass.async_add_executor_job(_first_bad_file, files):
+        if bad := await self.hass.async_add_executor_job(first_bad_file, files):
             name, error = bad
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -273,7 +254,7 @@ class HistoryImportManager:
         await self._store.async_save(self.progress)
         # Enrichment replaces plays without ids; it must not run beside an import that
         # inserts such plays. It starts again once the import is done.
-        await self._cancel(self._enrich_task)
+        await self._cancel(self._enrichment.task)
         self._start_import()
 
     # ------------------------------------------------------------------ import
@@ -340,7 +321,7 @@ class HistoryImportManager:
             # Before the totals: their cycle would otherwise start a second rebuild.
             await async_refresh_statistics(self.hass, self.entry, oldest)
         await self._refresh_totals()
-        self._start_enrichment()
+        self._enrichment.start()
 
     async def _mark_statistics_stale(self, progress: dict[str, Any]) -> datetime | None:
         """Hourly statistics need a rebuild from the oldest imported play; returns it."""
@@ -440,53 +421,27 @@ class HistoryImportManager:
         progress["finished_at"] = dt_util.utcnow().isoformat()
         progress["counts"] = counts.as_dict()
         await self._store.async_save(progress)
+        failed = progress["state"] == STATE_FAILED
         persistent_notification.async_create(
             self.hass,
-            self._message(counts),
+            import_summary(
+                progress, counts, failed=failed, to_enrich=not failed and await self._to_enrich()
+            ),
             title=f"Spotify history import: {self.entry.title}",
             notification_id=self._notification_id,
         )
         self._notify()
 
-    def _message(self, counts: ImportCounts) -> str:
-        progress = self.progress
-        assert progress is not None  # noqa: S101
-        skipped = sum(counts.skipped.values())
-        lines = [
-            (
-                f"**{counts.imported}** plays imported from {len(progress['files'])} file(s) "
-                f"({counts.read} entries read)."
-            ),
-            f"Already stored (duplicates): {counts.duplicates}.",
-            f"Skipped: {skipped}"
-            + (
-                " ("
-                + ", ".join(
-                    f"{_SKIP_LABELS[reason]}: {counts.skipped.get(reason, 0)}"
-                    for reason in SKIP_REASONS
-                    if counts.skipped.get(reason, 0)
-                )
-                + ")."
-                if skipped
-                else "."
-            ),
-        ]
-        lines.extend(
-            f"Could not read {Path(f['path']).name}: {f['error']}"
-            for f in progress["files"]
-            if f.get("error")
-        )
-        if progress["state"] == STATE_FAILED:
-            lines.append(
-                f"The import stopped: MongoDB failed ({progress['error']}). Run the action "
-                "again with the same path to continue where it stopped."
-            )
-        elif counts.imported:
-            lines.append(
-                "Album and artist details of new tracks are fetched from Spotify in the "
-                "background, a few requests a minute."
-            )
-        return "\n\n".join(lines)
+    async def _to_enrich(self) -> bool:
+        """Whether imported tracks wait for their album and artist ids."""
+        account = self.coordinator.account
+        if account is None:
+            return False
+        pending = self.coordinator.store.db[PENDING_COLLECTION]
+        try:
+            return bool(await pending.count_documents({"owner": account.owner}, limit=1))
+        except PyMongoError:
+            return False
 
     # ------------------------------------------------------------------ enrichment
 
@@ -497,71 +452,3 @@ class HistoryImportManager:
         return self._starting or (
             self.running and progress is not None and progress["state"] == STATE_RUNNING
         )
-
-    def _start_enrichment(self) -> None:
-        # Never beside an import: a flush replaces plays without ids, which an import
-        # inserts. The import starts the enrichment itself when it is done.
-        if self._import_busy:
-            return
-        if self._enrich_task is not None and not self._enrich_task.done():
-            return
-        account = self.coordinator.account
-        if account is None:
-            return
-        enricher = MetadataEnricher(
-            self.client, self.gate, self.coordinator.store, account.owner, self._blacklist
-        )
-        enricher.on_progress = self._notify
-        enricher.before_blacklisting = self._before_blacklisting
-        enricher.after_flush = partial(self._after_flush, enricher)
-        self.enricher = enricher
-        self._enrich_task = self.entry.async_create_background_task(
-            self.hass, self._run_enrichment(enricher), f"{DOMAIN} enrichment"
-        )
-
-    @callback
-    def _after_cycle(self) -> None:
-        if (
-            self._enrichment_deferred
-            and not self._import_busy
-            and self.coordinator.data.status is not ScrobblerStatus.MONGODB_UNAVAILABLE
-        ):
-            self._enrichment_deferred = False
-            self._start_enrichment()
-
-    async def _before_blacklisting(self, oldest: datetime) -> None:
-        # Durable before the plays change: a restart before the rebuild still rebuilds.
-        await async_mark_statistics_stale(self.hass, self.entry, oldest)
-
-    async def _after_flush(self, enricher: MetadataEnricher) -> None:
-        """Rebuild the statistics from the oldest play the flush blacklisted."""
-        oldest, enricher.oldest_blacklisted = enricher.oldest_blacklisted, None
-        if oldest is not None:
-            await async_refresh_statistics(self.hass, self.entry, oldest)
-
-    async def _run_enrichment(self, enricher: MetadataEnricher) -> None:
-        try:
-            await enricher.count_pending()
-        except PyMongoError:
-            _LOGGER.debug("cannot count the tracks waiting for enrichment; retrying later")
-            self._enrichment_deferred = True
-            return
-        if enricher.remaining == 0:
-            return
-        self._notify()
-        try:
-            await enricher.run()
-        except PyMongoError as err:
-            _LOGGER.warning("%s: enrichment paused, MongoDB failed: %s", self.entry.title, err)
-            self._enrichment_deferred = True
-            return
-        if enricher.tracks_done or enricher.unknown_tracks:
-            _LOGGER.info(
-                "%s: metadata of %s imported tracks filled in (%s unknown to Spotify, %s requests)",
-                self.entry.title,
-                enricher.tracks_done,
-                enricher.unknown_tracks,
-                enricher.requests,
-            )
-            await self._refresh_totals()
-        self._notify()

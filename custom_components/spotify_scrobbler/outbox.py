@@ -18,10 +18,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from .const import DOMAIN
-from .models import ScrobblerData, details_from_json, details_to_json
-from .pending import PendingPlays
-from .scrobbler import RecentPlays
-from .store import Account
+from .engine.models import ScrobblerData, details_from_json, details_to_json
+from .engine.pending import PendingPlays
+from .engine.scrobbler import RecentPlays
+from .engine.store import Account
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import SpotifyScrobblerConfigEntry
 from .coordinator import ScrobblerCoordinator
+from .engine.models import ScrobblerData, ScrobblerStatus
 from .entity import ScrobblerEntity
 from .import_sensor import ImportProgressSensor
-from .models import ScrobblerData, ScrobblerStatus
 
 PARALLEL_UPDATES = 0  # entities only read coordinator data
 

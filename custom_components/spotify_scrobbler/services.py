@@ -15,9 +15,9 @@ from pymongo.errors import PyMongoError
 
 from .compat import vol
 from .const import DOMAIN
-from .models import PlayDetails
-from .payload import details_from_documents
-from .top import KINDS, MAX_LIMIT, ORDERS, top_entries
+from .engine.models import PlayDetails
+from .engine.payload import details_from_documents
+from .engine.top import KINDS, MAX_LIMIT, ORDERS, top_entries
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry

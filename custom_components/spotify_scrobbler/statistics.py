@@ -47,8 +47,8 @@ from homeassistant.util.unit_conversion import DurationConverter
 from pymongo.errors import PyMongoError
 
 from .const import DOMAIN
-from .hourly import HourTotals, hour_of, hourly_totals, totals_before
-from .models import Play, ScrobblerStatus
+from .engine.hourly import HourTotals, hour_of, hourly_totals, totals_before
+from .engine.models import Play, ScrobblerStatus
 from .statistics_marker import marker_store
 
 if TYPE_CHECKING:

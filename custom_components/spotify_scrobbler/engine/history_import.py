@@ -2,8 +2,8 @@
 
 Plain asyncio (no Home Assistant imports), like scrobbler.py, so the benchmark can run it.
 
-* ``read_segment`` parses a bounded number of entries of one ``Streaming_History_Audio_*.json``
-  file from a byte offset, with a bounded buffer (run it in an executor).
+* ``export_reader.read_segment`` parses a bounded segment of one export file and
+  ``export_entries.classify_segment`` sorts its music plays from what is skipped.
 * ``HistoryImporter`` stores the music plays of a segment that are not stored yet (the rule
   is import_matching's; plus the unique (owner, played_at) index), asking MongoDB ONE range
   query per segment: FerretDB's SQLite backend full-scans range queries, so a query per play
@@ -15,11 +15,8 @@ Plain asyncio (no Home Assistant imports), like scrobbler.py, so the benchmark c
 from __future__ import annotations
 
 import asyncio
-import codecs
-import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -27,290 +24,28 @@ from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError
 
+from .export_entries import TRACK_URI_PREFIX, ImportCounts, classify_segment
 from .import_matching import (
-    MIN_MS_PLAYED,
     ExportPlay,
     RunRecord,
     StoredPlays,
     select_new,
     window,
 )
-from .payload import SPOTIFY_ID, parse_time
 from .store import DUPLICATE_KEY, Document, ScrobbleStore
 
-READ_CHUNK: Final = 256 * 1024  # bytes read at a time
-MAX_ENTRY_CHARS: Final = 1024 * 1024  # one entry is ~600 bytes; more means a broken file
-SEGMENT_ENTRIES: Final = 20_000  # entries per segment: bounds memory and sets checkpoints
 INSERT_BATCH: Final = 5_000  # plays per insert_many
-TRACK_URI_PREFIX: Final = "spotify:track:"
 PENDING_COLLECTION: Final = "scrobbler_import_pending"
 STAGING_COLLECTION: Final = "scrobbler_import_staging"
 # Our field on imported play documents: the export's ms_played. A stored play with it sits
 # exactly at its export ts (the import's own rule applies); one without it is a live play.
 IMPORTED_FIELD: Final = "scrobbler_ms_played"
-
-# Why an entry was not imported, in the order the checks run.
-SKIP_REASONS: Final = ("malformed", "podcast", "audiobook", "no_track_id", "too_short")
-_EPISODE_FIELDS: Final = ("episode_name", "episode_show_name", "spotify_episode_uri")
-_AUDIOBOOK_FIELDS: Final = (
-    "audiobook_title",
-    "audiobook_uri",
-    "audiobook_chapter_uri",
-    "audiobook_chapter_title",
-)
-
 RECENT_DAYS: Final = timedelta(days=1)  # the live loop may be writing plays this recent
-
-
-_WHITESPACE: Final = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
-
 
 type RunBlocking = Callable[..., Awaitable[Any]]  # (func, *args) -> func(*args), off the loop
 
 
-class ExportFormatError(Exception):
-    """The file is not a JSON array of entries (or is cut off)."""
-
-
-# --- reading
-
-
-@dataclass(slots=True)
-class Segment:
-    """Entries parsed from one file, and where to continue."""
-
-    entries: list[Any]
-    end_offset: int  # byte offset just after the last entry (a checkpoint)
-    finished: bool  # the array's closing bracket was reached
-
-
-class _Reader:
-    """A bounded text buffer over a binary file that knows the byte offset of its start."""
-
-    def __init__(self, file: Any, offset: int, chunk_size: int) -> None:
-        self._file = file
-        self._chunk = chunk_size
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self.buf = ""
-        self.pos = 0
-        self.offset = offset  # byte offset of buf[pos]
-        self.eof = False
-
-    def fill(self) -> bool:
-        """Read one more chunk; False at end of file."""
-        if self.eof:
-            return False
-        data = self._file.read(self._chunk)
-        try:
-            text = self._decoder.decode(data, final=not data)
-        except UnicodeDecodeError as err:
-            raise ExportFormatError(f"not UTF-8 near byte {self.offset}") from err
-        self.buf = self.buf[self.pos :] + text
-        self.pos = 0
-        self.eof = not data
-        if len(self.buf) > MAX_ENTRY_CHARS + self._chunk:
-            raise ExportFormatError(f"an entry near byte {self.offset} is too large")
-        return True
-
-    def advance(self, end: int) -> None:
-        self.offset += len(self.buf[self.pos : end].encode())
-        self.pos = end
-
-    def next_char(self) -> str | None:
-        """Skip whitespace; the next character (not consumed), None at end of file."""
-        while True:
-            self.advance(_WHITESPACE.match(self.buf, self.pos).end())  # type: ignore[union-attr]
-            if self.pos < len(self.buf):
-                return self.buf[self.pos]
-            if not self.fill():
-                return None
-
-    def expect(self, chars: str) -> str:
-        char = self.next_char()
-        if char is None or char not in chars:
-            raise ExportFormatError(f"expected one of {chars!r} at byte {self.offset}")
-        self.advance(self.pos + 1)
-        return char
-
-    def value(self, decoder: json.JSONDecoder) -> Any:
-        """Decode the JSON value at the current position, reading more as needed."""
-        self.next_char()
-        while True:
-            try:
-                obj, end = decoder.raw_decode(self.buf, self.pos)
-            except json.JSONDecodeError as err:
-                if self.eof or not self.fill():
-                    raise ExportFormatError(f"invalid JSON at byte {self.offset}") from err
-                continue
-            # A number cut at the buffer's end decodes too early: make sure it is complete.
-            if end >= len(self.buf) and self.fill():
-                continue
-            self.advance(end)
-            return obj
-
-
-def read_segment(
-    path: str, offset: int, max_entries: int | None = None, chunk_size: int = READ_CHUNK
-) -> Segment:
-    """Up to ``max_entries`` entries of the JSON array in ``path``, from ``offset``.
-
-    ``offset`` is 0 (start of file) or a previous segment's ``end_offset``. Blocking: run it
-    in an executor. Memory is bounded by the segment, never by the file.
-    """
-    limit = SEGMENT_ENTRIES if max_entries is None else max_entries
-    decoder = json.JSONDecoder()
-    entries: list[Any] = []
-    at_start = offset == 0
-    with open(path, "rb") as file:  # noqa: PTH123
-        if at_start and file.read(3) == codecs.BOM_UTF8:
-            offset = 3
-        file.seek(offset)
-        reader = _Reader(file, offset, chunk_size)
-        if at_start:
-            reader.expect("[")
-            if reader.next_char() == "]":
-                reader.advance(reader.pos + 1)
-                return Segment(entries, reader.offset, finished=True)
-            entries.append(reader.value(decoder))
-        while len(entries) < limit:
-            checkpoint = reader.offset
-            try:
-                if reader.expect(",]") == "]":
-                    return Segment(entries, reader.offset, finished=True)
-                entries.append(reader.value(decoder))
-            except ExportFormatError:
-                if entries:  # keep what was read; the next segment reports the error
-                    return Segment(entries, checkpoint, finished=False)
-                raise
-        return Segment(entries, reader.offset, finished=False)
-
-
-def check_export_file(path: str) -> None:
-    """Raise ExportFormatError, with a short reason, unless ``path`` begins like an export.
-
-    An export file is a UTF-8 JSON array whose first entry (if any) decodes. A file that
-    only breaks further on passes: the import keeps its readable part and reports the
-    error. Blocking: run it in an executor.
-    """
-    with open(path, "rb") as file:  # noqa: PTH123
-        head = file.read(READ_CHUNK)
-    start = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
-    if not start and len(head) < READ_CHUNK:
-        raise ExportFormatError("the file is empty")
-    if start.startswith(b"PK\x03\x04"):
-        raise ExportFormatError("it is a zip archive, extract it first")
-    if start and not start.startswith(b"["):
-        raise ExportFormatError("it does not begin with '['")
-    read_segment(path, 0, max_entries=1)
-
-
-# --- classifying
-
-
-def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per reason
-    """The play of an export entry, or the reason it is skipped (one of SKIP_REASONS)."""
-    if not isinstance(entry, dict):
-        return "malformed"
-    played_at = parse_time(entry.get("ts"))
-    ms_played = entry.get("ms_played")
-    if played_at is None or not isinstance(ms_played, int) or isinstance(ms_played, bool):
-        return "malformed"
-    if ms_played < 0:
-        return "malformed"
-    if any(entry.get(key) is not None for key in _EPISODE_FIELDS):
-        return "podcast"
-    if any(entry.get(key) is not None for key in _AUDIOBOOK_FIELDS):
-        return "audiobook"
-    uri = entry.get("spotify_track_uri")
-    if not isinstance(uri, str) or not uri.startswith(TRACK_URI_PREFIX):
-        return "no_track_id"  # local files, or nothing to identify the track by
-    track_id = uri[len(TRACK_URI_PREFIX) :]
-    if SPOTIFY_ID.fullmatch(track_id) is None:
-        return "no_track_id"
-    if ms_played < MIN_MS_PLAYED:
-        return "too_short"
-    return ExportPlay(
-        played_at=played_at,
-        track_id=track_id,
-        ms_played=ms_played,
-        track_name=_text(entry.get("master_metadata_track_name")),
-        artist_name=_text(entry.get("master_metadata_album_artist_name")),
-        album_name=_text(entry.get("master_metadata_album_album_name")),
-    )
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-@dataclass(slots=True)
-class ClassifiedSegment:
-    """A segment's music plays, sorted by time (the file's own repeats included)."""
-
-    counts: ImportCounts  # read, skipped by reason
-    plays: list[ExportPlay]
-
-
-def classify_segment(entries: Sequence[Any]) -> ClassifiedSegment:
-    """Classify and sort a segment's entries (pure CPU work, no I/O).
-
-    Tens of milliseconds for a full segment: ``HistoryImporter`` runs it in an executor,
-    off the event loop.
-    """
-    counts = ImportCounts(read=len(entries))
-    plays: list[ExportPlay] = []
-    for entry in entries:
-        result = classify(entry)
-        if isinstance(result, str):
-            counts.skipped[result] += 1
-        else:
-            plays.append(result)
-    plays.sort(key=lambda play: play.played_at)
-    return ClassifiedSegment(counts, plays)
-
-
 # --- storing the plays
-
-
-@dataclass(slots=True)
-class ImportCounts:
-    """What an import saw; read = imported + duplicates + every skip reason."""
-
-    read: int = 0
-    imported: int = 0
-    duplicates: int = 0
-    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
-
-    def add(self, other: ImportCounts) -> None:
-        """Fold another count in."""
-        self.read += other.read
-        self.imported += other.imported
-        self.duplicates += other.duplicates
-        for reason, count in other.skipped.items():
-            self.skipped[reason] = self.skipped.get(reason, 0) + count
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (HA's Store, sensor attributes)."""
-        return {
-            "read": self.read,
-            "imported": self.imported,
-            "duplicates": self.duplicates,
-            "skipped": dict(self.skipped),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> ImportCounts:
-        """Inverse of ``as_dict`` (tolerates missing keys)."""
-        counts = cls()
-        if isinstance(data, dict):
-            counts.read = int(data.get("read", 0))
-            counts.imported = int(data.get("imported", 0))
-            counts.duplicates = int(data.get("duplicates", 0))
-            skipped = data.get("skipped")
-            if isinstance(skipped, dict):
-                for reason, count in skipped.items():
-                    counts.skipped[str(reason)] = int(count)
-        return counts
 
 
 @dataclass(slots=True)

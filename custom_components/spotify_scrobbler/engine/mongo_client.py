@@ -1,4 +1,4 @@
-"""mongodb+srv:// URIs resolved in the executor.
+"""MongoDB clients: short timeouts, mongodb+srv:// URIs resolved in the executor.
 
 pymongo's AsyncMongoClient looks up SRV/TXT records at its first operation, on the event loop,
 and rebuilds its TLS context there (certificate files read inside the loop: a blocking call).
@@ -9,11 +9,17 @@ records are read again at every setup (reload, restart).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from typing import Any
 from urllib.parse import quote
 
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
+# Long enough for a remote server, short enough that a dead one fails a cycle quickly.
+MONGO_TIMEOUT_MS = 5000
 SRV_SCHEME = "mongodb+srv://"
 # Options a TXT record may carry (MongoDB's "Initial DNS Seedlist Discovery" specification).
 TXT_OPTIONS = ("authSource", "replicaSet", "loadBalanced")
@@ -60,3 +66,18 @@ def database_identity(uri: str, database: str) -> str:
     netloc = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
     hosts = ",".join(sorted(netloc.lower().split(",")))
     return hashlib.sha256(f"{scheme}://{hosts}/{database}".encode()).hexdigest()[:16]
+
+
+def build_mongo_client(uri: str, *, appname: str) -> AsyncMongoClient[dict[str, Any]]:
+    """A client with short timeouts; call it in the executor (TLS certificates, SRV lookups)."""
+    if uri.startswith(SRV_SCHEME):
+        # Unresolvable now: the client looks the records up itself at first use, as before.
+        with contextlib.suppress(PyMongoError):
+            uri = seedlist_uri(uri, MONGO_TIMEOUT_MS / 1000)
+    return AsyncMongoClient(
+        uri,
+        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
+        connectTimeoutMS=MONGO_TIMEOUT_MS,
+        tz_aware=True,
+        appname=appname,
+    )

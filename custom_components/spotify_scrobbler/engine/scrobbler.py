@@ -74,12 +74,16 @@ class RecentPlays:
         # Imported plays by track: (start, end) of the span a live played_at of the same
         # play can have (start- or end-stamped, see the history import's rule).
         self._imported: dict[str, set[tuple[datetime, datetime]]] = {}
+        # The live play each imported play stands for, once seen: (track, span start) ->
+        # live played_at. A later repeat right after it is another play, not this one.
+        self._absorbed: dict[tuple[str, datetime], datetime] = {}
         self.complete_from: datetime | None = None
 
     def forget(self) -> None:
         """Drop everything (after a failure the cache may miss plays that were written)."""
         self._by_track.clear()
         self._imported.clear()
+        self._absorbed.clear()
         self.complete_from = None
 
     def add_all(self, plays: Iterable[tuple[str, datetime]]) -> None:
@@ -95,10 +99,20 @@ class RecentPlays:
     def imported_span(
         self, track_id: str, played_at: datetime, used: set[tuple[str, datetime]]
     ) -> tuple[str, datetime] | None:
-        """An imported play whose span holds ``played_at`` and that no other play took."""
-        for start, end in sorted(self._imported.get(track_id, ())):
-            if start <= played_at <= end and (track_id, start) not in used:
+        """The imported play that stands for the live play at ``played_at``, if any.
+
+        The one that took this live play before, else one whose span holds it and that no
+        other live play took (in this batch, ``used``, or in an earlier cycle).
+        """
+        spans = sorted(self._imported.get(track_id, ()))
+        for start, _ in spans:
+            if self._absorbed.get((track_id, start)) == played_at and (track_id, start) not in used:
                 return track_id, start
+        for start, end in spans:
+            key = (track_id, start)
+            if start <= played_at <= end and key not in used and key not in self._absorbed:
+                self._absorbed[key] = played_at
+                return key
         return None
 
     def covered_from(self, start: datetime) -> None:
@@ -124,6 +138,11 @@ class RecentPlays:
                 self._imported[track_id] = spans
             else:
                 del self._imported[track_id]
+        self._absorbed = {
+            key: at
+            for key, at in self._absorbed.items()
+            if any(start == key[1] for start, _ in self._imported.get(key[0], ()))
+        }
         if self.complete_from is not None and self.complete_from < before:
             self.complete_from = before
 
@@ -355,10 +374,7 @@ class Scrobbler:
         if start is not None and end is not None:
             stored = await self.store.plays_between(self.account.owner, start, end)
             found = {(track_id, as_utc(at)) for track_id, at, _ in stored}
-            recent.add_all(found)
-            for track_id, at, ms_played in stored:
-                if ms_played is not None:
-                    recent.add_imported(track_id, as_utc(at), ms_played)
+            _remember(recent, stored)
             if unknown:
                 recent.covered_from(unknown[0] - DUPLICATE_WINDOW)
         recovered = [p for p in attempted if (p.play.track_id, p.play.played_at) in found]
@@ -380,10 +396,7 @@ class Scrobbler:
         end = items[-1].play.played_at + longest + IMPORT_PAUSE_ALLOWANCE + DUPLICATE_WINDOW
         known = RecentPlays()
         found = await self.store.plays_between(self.account.owner, start, end)
-        for track_id, at, ms_played in found:
-            known.add_all([(track_id, as_utc(at))])
-            if ms_played is not None:
-                known.add_imported(track_id, as_utc(at), ms_played)
+        _remember(known, found)
         held = {(track_id, as_utc(at)) for track_id, at, _ in found}
         recovered = [p for p in items if (p.play.track_id, p.play.played_at) in held]
         new = {p.play.played_at for p in _select(items, recovered, known)}
@@ -417,6 +430,19 @@ class Scrobbler:
         requests = self.client.requests_made - before
         enriched = {doc["id"] for doc in fetched}
         return fetched, [stubs[i] for i in missing if i not in enriched], requests
+
+
+def _remember(recent: RecentPlays, stored: Iterable[tuple[str, datetime, int | None]]) -> None:
+    """Cache stored plays: live ones as instants, imported ones as the span of their play.
+
+    An imported play is matched to one live play through its span only: a repeat starting
+    right after the export's ts is near it, yet another play.
+    """
+    for track_id, at, ms_played in stored:
+        if ms_played is None:
+            recent.add_all([(track_id, as_utc(at))])
+        else:
+            recent.add_imported(track_id, as_utc(at), ms_played)
 
 
 def _select(

@@ -59,7 +59,7 @@ def generated_plays(
             "played_at": played_at,
         }
         if rng.random() < 0.05:
-            doc["blacklistedBy"] = "artist"
+            doc["blacklistedBy"] = ["artist"]
         docs[played_at] = doc
     return list(docs.values())
 

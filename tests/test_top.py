@@ -54,7 +54,7 @@ class StoredPlay:
             "played_at": self.played_at,
         }
         if self.blacklisted:
-            doc["blacklistedBy"] = "artist"
+            doc["blacklistedBy"] = ["artist"]
         return doc
 
 

@@ -33,6 +33,7 @@ from .import_matching import (
     window,
 )
 from .store import DUPLICATE_KEY, Document, ScrobbleStore
+from .your_spotify import BLACKLISTED_BY
 
 INSERT_BATCH: Final = 5_000  # plays per insert_many
 PENDING_COLLECTION: Final = "scrobbler_import_pending"
@@ -256,7 +257,7 @@ class HistoryImporter:
             IMPORTED_FIELD: play.ms_played,
         }
         if info is not None and info.artist_ids[0] in self.blacklist:
-            doc["blacklistedBy"] = "artist"
+            doc["blacklistedBy"] = list(BLACKLISTED_BY)
         return doc
 
 

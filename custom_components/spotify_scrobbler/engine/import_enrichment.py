@@ -35,6 +35,7 @@ from .spotify import (
     SpotifyRateLimitedError,
 )
 from .store import Document, ScrobbleStore
+from .your_spotify import BLACKLISTED_BY
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class MetadataEnricher:
                 artistIds=list(info.artist_ids),
             )
             if info.artist_ids[0] in blacklist and "blacklistedBy" not in doc:
-                doc["blacklistedBy"] = "artist"
+                doc["blacklistedBy"] = list(BLACKLISTED_BY)
                 if isinstance(played_at := doc.get("played_at"), datetime):
                     played_at = as_utc(played_at)
                     oldest = played_at if oldest is None else min(oldest, played_at)

@@ -9,6 +9,8 @@ from typing import Any
 
 from bson import ObjectId
 
+from .your_spotify import BLACKLISTED_BY
+
 
 def to_unix_ms(moment: datetime) -> int:
     """Unix milliseconds, the unit of Your Spotify's ``lastTimestamp``."""
@@ -48,7 +50,7 @@ class Play:
             "played_at": self.played_at,
         }
         if self.blacklisted:
-            doc["blacklistedBy"] = "artist"
+            doc["blacklistedBy"] = list(BLACKLISTED_BY)
         return doc
 
 

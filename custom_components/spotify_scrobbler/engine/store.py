@@ -8,6 +8,7 @@ No Spotify token is ever written here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,9 +20,16 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from .models import Play, to_unix_ms
+from .your_spotify import (
+    FORMAT,
+    missing_user_fields,
+    new_user,
+    prepare_for_your_spotify,
+    upgrade_plays,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -131,20 +139,27 @@ class ScrobbleStore:
     async def load_account(
         self, spotify_id: str, username: str, blacklisted_artists: Sequence[str]
     ) -> Account:
-        """Find or create the ``users`` document of a Spotify account."""
-        doc = await self.users.find_one_and_update(
-            {"spotifyId": spotify_id},
-            {
-                "$set": {
-                    "username": username,
-                    "settings.blacklistedArtists": list(blacklisted_artists),
-                },
-                "$setOnInsert": {"spotifyId": spotify_id, "lastTimestamp": 0},
-            },
-            upsert=True,
-            return_document=True,
-        )
-        assert doc is not None  # upsert=True with return_document=AFTER  # noqa: S101
+        """Find or create the ``users`` document of a Spotify account.
+
+        An existing document is Your Spotify's as much as ours: its username, settings and
+        tokens are left as they are (``blacklisted_artists`` only seeds a new one).
+        """
+        doc = await self.users.find_one({"spotifyId": spotify_id})
+        if doc is None:
+            await prepare_for_your_spotify(self.db)
+            first = await self.users.count_documents({}, limit=1) == 0
+            with contextlib.suppress(DuplicateKeyError):  # another setup created it
+                await self.users.insert_one(
+                    new_user(spotify_id, username, blacklisted_artists, admin=first)
+                )
+            doc = await self.users.find_one({"spotifyId": spotify_id})
+        assert doc is not None  # found or just inserted  # noqa: S101
+        if doc.get("scrobbler", {}).get("format", 1) < FORMAT:
+            await upgrade_plays(self.db, doc["_id"])
+            await self.users.update_one(
+                {"_id": doc["_id"]},
+                {"$set": {**missing_user_fields(doc), "scrobbler.format": FORMAT}},
+            )
         stored_counters = doc.get("scrobbler", {}).get("counters", {})
         return Account(
             owner=doc["_id"],

@@ -24,8 +24,9 @@ def _install_bare_package() -> None:
 
 _install_bare_package()
 
+from custom_components.spotify_scrobbler.engine.known_metadata import KnownMetadata  # noqa: E402
 from custom_components.spotify_scrobbler.engine.models import CycleResult  # noqa: E402
-from custom_components.spotify_scrobbler.engine.scrobbler import KnownMetadata, Scrobbler  # noqa: E402
+from custom_components.spotify_scrobbler.engine.scrobbler import Scrobbler  # noqa: E402
 from custom_components.spotify_scrobbler.engine.spotify import (  # noqa: E402
     BatchSupport,
     RequestGate,

@@ -112,7 +112,10 @@ ensure_venv() {
     local pin="$1" venv stamp
     [[ -f "$REPO/requirements/test-$pin.txt" ]] || die "unknown HA pin '$pin' (use latest or min)"
     venv="$(venv_dir "$pin")"
-    stamp="$PY_MODE $PY_BIN $(cat "$REPO/requirements/test-$pin.txt" "$REPO/requirements/test-common.txt" | sha256sum | cut -c1-16)"
+    local reqs=("$REPO/requirements/test-$pin.txt" "$REPO/requirements/test-common.txt")
+    # scripts/test runs every linter from the latest pin's virtualenv.
+    if [[ "$pin" == latest ]]; then reqs+=("$REPO/requirements/lint.txt"); fi
+    stamp="$PY_MODE $PY_BIN $(cat "${reqs[@]}" | sha256sum | cut -c1-16)"
     if [[ -f "$venv/.stamp" && "$(cat "$venv/.stamp")" == "$stamp" ]]; then
         return
     fi
@@ -122,6 +125,7 @@ ensure_venv() {
     in_env "$PY_BIN" -m venv "$venv"
     in_env "$venv/bin/pip" install -q --upgrade pip
     in_env "$venv/bin/pip" install -q -r "requirements/test-$pin.txt"
+    if [[ "$pin" == latest ]]; then in_env "$venv/bin/pip" install -q -r requirements/lint.txt; fi
     echo "$stamp" >"$venv/.stamp"
 }
 

@@ -175,7 +175,8 @@ def setup_entry(
         entry = make_entry(fake_spotify, mongo_db, **kwargs)
         entry.add_to_hass(hass)
         await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        # The setup cycle's artist lookups (and other follow-ups) run as background tasks.
+        await hass.async_block_till_done(wait_background_tasks=True)
         return entry
 
     return _setup

@@ -1,5 +1,9 @@
 """Config flow: OAuth with Spotify, the MongoDB step, reauth."""
 
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +26,13 @@ from custom_components.spotify_scrobbler.engine import mongo_client
 from custom_components.spotify_scrobbler.engine import store as store_module
 
 from .conftest import MongoDb, make_entry
+from .mongo_proxy import MongoProxy, proxy_for
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import play_recently
 
 REDIRECT = "https://example.com/auth/external/callback"
+INTEGRATION = Path(__file__).resolve().parent.parent / "custom_components" / DOMAIN
+STRINGS = json.loads((INTEGRATION / "strings.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -291,7 +298,7 @@ async def test_options_blacklist_by_name_id_and_link(
         {CONF_BLACKLISTED_ARTISTS: ["Nobody We Know"], CONF_REQUEST_SPACING: 1.5},
     )
     assert result["errors"] == {CONF_BLACKLISTED_ARTISTS: "unknown_artist"}
-    assert result["description_placeholders"] == {"unknown": "Nobody We Know"}
+    assert result["description_placeholders"]["unknown"] == "Nobody We Know"
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -340,3 +347,135 @@ async def test_options_names_need_a_loaded_entry(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_BLACKLISTED_ARTISTS] == ["0TnOYISbd1XYRBk9myaseg"]
+
+
+async def test_options_show_saved_artists_by_name(
+    hass: HomeAssistant,
+    setup_entry: Any,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Saved ids come back as "Name (id)" (a bare id if never scrobbled) and save unchanged."""
+    plays = play_recently(fake_spotify, catalog, [(0, 5.0)])
+    known = catalog.artists[catalog.tracks[plays[0].track_id or ""].artist_ids[0]]
+    never_scrobbled = next(a for a in sorted(catalog.artists) if a != known.id)
+    entry = await setup_entry(
+        options={CONF_BLACKLISTED_ARTISTS: [never_scrobbled, known.id], CONF_REQUEST_SPACING: 1.0}
+    )
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    shown = {str(key): key.default() for key in result["data_schema"].schema}
+    assert shown[CONF_BLACKLISTED_ARTISTS] == [never_scrobbled, f"{known.name} ({known.id})"]
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_BLACKLISTED_ARTISTS: shown[CONF_BLACKLISTED_ARTISTS], CONF_REQUEST_SPACING: 1.0},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_BLACKLISTED_ARTISTS] == [never_scrobbled, known.id]
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def proxy(mongodb_uri: str, socket_enabled: None) -> AsyncIterator[MongoProxy]:
+    """The test server behind a proxy that can play a dead MongoDB."""
+    server = proxy_for(mongodb_uri)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_options_show_saved_ids_while_mongodb_is_down(
+    hass: HomeAssistant, setup_entry: Any, proxy: MongoProxy
+) -> None:
+    """Without MongoDB the form still opens, with the saved ids as they are."""
+    saved = ["0TnOYISbd1XYRBk9myaseg"]
+    entry = await setup_entry(
+        uri=proxy.uri, options={CONF_BLACKLISTED_ARTISTS: saved, CONF_REQUEST_SPACING: 1.0}
+    )
+    proxy.set_down()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    shown = {str(key): key.default() for key in result["data_schema"].schema}
+    assert shown[CONF_BLACKLISTED_ARTISTS] == saved
+    proxy.set_down(down=False)
+
+
+async def test_options_tell_the_spacing_all_accounts_share(
+    hass: HomeAssistant, setup_entry: Any
+) -> None:
+    """The form says which spacing the shared request queue uses now (the largest one)."""
+    entry = await setup_entry(options={CONF_BLACKLISTED_ARTISTS: [], CONF_REQUEST_SPACING: 2.5})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["description_placeholders"] == {"unknown": "", "effective_spacing": "2.5"}
+
+
+@pytest.mark.usefixtures("credentials")
+@pytest.mark.parametrize(
+    ("my_loaded", "redirect_uri"),
+    [
+        (True, "https://my.home-assistant.io/redirect/oauth"),
+        (False, "<the address you open Home Assistant with>/auth/external/callback"),
+    ],
+)
+async def test_credentials_dialog_names_the_redirect_uri(
+    hass: HomeAssistant, hass_ws_client: Any, my_loaded: bool, redirect_uri: str
+) -> None:
+    """The Application credentials dialog fills in the dashboard link and the redirect URI."""
+    if my_loaded:
+        hass.config.components.add("my")
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "application_credentials/config"})
+    response = await client.receive_json()
+    assert response["success"]
+    placeholders = response["result"]["integrations"][DOMAIN]["description_placeholders"]
+    assert placeholders == {
+        "developer_dashboard_url": "https://developer.spotify.com/dashboard",
+        "redirect_uri": redirect_uri,
+    }
+    # Every placeholder of the dialog's text is provided.
+    text = STRINGS["application_credentials"]["description"]
+    assert set(re.findall(r"\{(\w+)\}", text)) == set(placeholders)
+
+
+@pytest.mark.usefixtures("current_request_with_host", "credentials")
+async def test_spotify_failure_logs_its_cause(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    fake_spotify: FakeSpotify,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A TLS failure on /me aborts as before, and the log says it was TLS (without the token)."""
+    # The fake speaks plain HTTP: a TLS handshake with it fails as a broken TLS setup would.
+    monkeypatch.setattr(
+        "custom_components.spotify_scrobbler.config_flow.SPOTIFY_API_BASE",
+        fake_spotify.api_url.replace("http://", "https://"),
+    )
+    result = await start_user_flow(hass, hass_client_no_auth)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "connection_error"
+    [record] = [r for r in caplog.records if r.levelname == "WARNING"]
+    message = record.getMessage()
+    assert message.startswith("Could not identify the Spotify account: Spotify unreachable")
+    assert "ssl" in message.lower()
+    assert not any(token in message for token in fake_spotify.access_tokens)
+    assert fake_spotify.refresh_token not in message
+
+
+def test_strings_render_as_meant() -> None:
+    """translations/en.json is strings.json; no example renders as an e-mail link, no URL."""
+    assert json.loads((INTEGRATION / "translations" / "en.json").read_text()) == STRINGS
+
+    def texts(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [t for value in node.values() for t in texts(value)]
+        return [node] if isinstance(node, str) else []
+
+    # Markdown turns user@host into a mailto: link unless it is code.
+    outside_code = [re.sub(r"`[^`]*`", "", text) for text in texts(STRINGS)]
+    assert [t for t in outside_code if re.search(r"\S@\S", t)] == []
+    # hassfest refuses web addresses in strings: they travel as description placeholders.
+    assert [t for t in texts(STRINGS) if re.search(r"https?://", t)] == []

@@ -381,7 +381,7 @@ async def test_two_accounts_share_one_spaced_queue(
         hass.config_entries.async_update_entry(entry, options={CONF_REQUEST_SPACING: spacing})
     # Setting up the integration sets up all of its entries.
     await hass.config_entries.async_setup(entries[0].entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)  # the setup's artist lookups
     assert [e.state for e in entries] == [ConfigEntryState.LOADED] * 2
 
     fake_spotify.reset_log()
@@ -422,7 +422,7 @@ async def test_request_spacing_is_the_largest_configured(
         )
         entry.add_to_hass(hass)
         await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await hass.async_block_till_done(wait_background_tasks=True)
         assert entry.state is ConfigEntryState.LOADED
         entries.append(entry)
 

@@ -312,6 +312,39 @@ async def test_duplicate_plays_in_the_database_give_a_repair_not_an_outage(
     assert any(spec.get("unique") for spec in indexes.values())
 
 
+async def test_another_programs_play_index_gives_a_repair_not_an_outage(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """A non-unique (owner, played_at) index of another program: a repair, scrobbling goes on."""
+    await mongo_db["infos"].create_index([("owner", 1), ("played_at", 1)], name="their_index")
+    plays = play_recently(fake_spotify, catalog, [(0, 5.0), (1, 3.0)])
+
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.LOADED
+    assert sensor_state(hass, fake_spotify, "status") == "ok"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"foreign_play_index_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"account": entry.title, "index": "their_index"}
+    assert await stored_plays(mongo_db) == expected(plays)
+    await tick(hass)
+    assert await stored_plays(mongo_db) == expected(plays)
+    assert "their_index" in await mongo_db["infos"].index_information()
+
+    # The README's replacement: their index dropped, ours is built at the next start.
+    await mongo_db["infos"].drop_index("their_index")
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert (
+        ir.async_get(hass).async_get_issue(DOMAIN, f"foreign_play_index_{entry.entry_id}") is None
+    )
+    indexes = await mongo_db["infos"].index_information()
+    assert any(spec.get("unique") for spec in indexes.values())
+
+
 async def test_live_loop_upgrades_the_import_stub_tracks(
     hass: HomeAssistant,
     setup_entry: SetupEntry,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pymongo import AsyncMongoClient
@@ -103,6 +104,33 @@ async def test_mongodb_down_for_three_cycles_then_back(
     assert await stored_plays(own_db) == expected(first + during)
     assert [e.data["track_id"] for e in events] == [p.track_id for p in during]
     assert outbox_file(hass_storage, entry)["pending"]["items"] == []
+
+
+async def test_sync_now_with_mongodb_down_says_the_plays_wait(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    own_ferretdb: FerretDBProcess,
+    own_db: MongoDb,
+) -> None:
+    """sync_now while MongoDB is down: how many plays wait, not a driver's topology dump."""
+    entry = await setup_entry(uri=own_ferretdb.uri)
+    await own_ferretdb.kill()
+    plays = play_recently(fake_spotify, catalog, [(0, 4.0), (1, 2.0)])
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    assert err.value.translation_key == "sync_waiting_for_mongodb"
+    assert err.value.translation_placeholders == {"account": entry.title, "waiting": "2"}
+    assert sensor_state(hass, fake_spotify, "pending_plays") == "2"
+
+    await own_ferretdb.start()
+    await hass.services.async_call(
+        DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    assert await stored_plays(own_db) == expected(plays)
 
 
 async def test_mongodb_down_across_ha_restart(
@@ -281,8 +309,9 @@ async def test_full_outbox_raises_a_repair_and_loses_nothing_spotify_still_has(
     assert full is not None
     assert full.translation_placeholders is not None
     assert full.translation_placeholders["count"] == "3"
-    assert full.translation_placeholders["since"] == during[3].played_at.isoformat(
-        timespec="minutes"
+    # Local time, as the UI shows times (not a raw UTC timestamp).
+    assert full.translation_placeholders["since"] == dt_util.as_local(during[3].played_at).strftime(
+        "%Y-%m-%d %H:%M"
     )
 
     await own_ferretdb.start()

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -61,8 +62,9 @@ async def test_mongodb_unreachable_issue_after_15_minutes(
     fake_spotify: FakeSpotify,
     catalog: Catalog,
     monkeypatch: pytest.MonkeyPatch,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """One failed cycle is no issue; 15 minutes of failures are; recovery clears it."""
+    """One failed cycle is no issue; 15 minutes are, across a restart too; recovery clears it."""
     assert fake_spotify.now is not None
     fake_spotify.add_plays(plays_of(catalog, fake_spotify.now, [(0, 5.0)]))
     entry = await setup_entry()
@@ -73,23 +75,40 @@ async def test_mongodb_unreachable_issue_after_15_minutes(
 
     monkeypatch.setattr(AsyncCollection, "find", down)
     coordinator = entry.runtime_data.coordinator
+    down_at = dt_util.utcnow()
     await tick(hass)
     assert coordinator.data.status == "mongodb_unavailable"
     assert issue(hass, "mongodb_unreachable", entry) is None
 
-    # Pretend the outage started 16 minutes ago.
-    assert coordinator.mongodb_down_since is not None
-    coordinator.mongodb_down_since -= timedelta(minutes=16)
+    freezer.tick(timedelta(minutes=14))
+    await tick(hass)
+    assert issue(hass, "mongodb_unreachable", entry) is None
+    freezer.tick(timedelta(minutes=2))
     await tick(hass)
     raised = issue(hass, "mongodb_unreachable", entry)
     assert raised is not None
+    assert raised.translation_placeholders == {
+        "account": entry.title,
+        "since": local_minutes(down_at),  # local time, as the UI shows times
+        "minutes": "15",
+    }
+
+    # A restart during the outage: HA forgets its (non-persistent) issues, the outbox
+    # remembers when the outage began, so the issue is back at once with the same start.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    ir.async_delete_issue(hass, DOMAIN, raised.issue_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    raised = issue(hass, "mongodb_unreachable", entry)
+    assert raised is not None
     assert raised.translation_placeholders is not None
-    assert "since" in raised.translation_placeholders
+    assert raised.translation_placeholders["since"] == local_minutes(down_at)
 
     monkeypatch.setattr(AsyncCollection, "find", original)
     await tick(hass)
-    assert coordinator.data.status == "ok"
+    assert entry.runtime_data.coordinator.data.status == "ok"
     assert issue(hass, "mongodb_unreachable", entry) is None
+    assert entry.runtime_data.coordinator.mongodb_down_since is None
 
 
 def local_minutes(moment: datetime) -> str:

@@ -1,5 +1,6 @@
 """The scrobbling cycle through Home Assistant: coordinator ticks, MongoDB contents, events."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from custom_components.spotify_scrobbler.const import (
     EVENT_SCROBBLED,
 )
 
-from .conftest import MongoDb, next_poll
+from .conftest import MongoDb, make_entry, next_poll
 from .spotify_fake import Catalog, FakeSpotify, LocalFile, Play, listening_day
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
@@ -258,6 +259,34 @@ async def test_blacklisted_artist_is_stored_but_flagged(
     docs = [doc async for doc in mongo_db["infos"].find({}, {"_id": 0}).sort("played_at", 1)]
     assert [doc.get("blacklistedBy") for doc in docs] == [["artist"], None]
     assert [e.data["blacklisted"] for e in events] == [True, False]
+
+
+async def test_setup_does_not_wait_for_artist_lookups(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Setup runs the first cycle; its artist lookups (1 s apart) run after it, in the background.
+
+    Here every lookup hangs for an hour: setup finishes anyway, with the plays stored and
+    their artists as stubs named from the payload.
+    """
+    first = play_recently(fake_spotify, catalog, [(i, 60.0 - i) for i in range(10)])
+    fake_spotify.inject("/v1/artists", delay=3600, times=100)
+    entry = make_entry(fake_spotify, mongo_db)
+    entry.add_to_hass(hass)
+    async with asyncio.timeout(60):  # a guard against hanging, not a measurement
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    assert await stored_plays(mongo_db) == expected(first)
+    artists = {a for p in first for a in catalog.tracks[p.track_id or ""].artist_ids}
+    stubs = mongo_db["artists"].find({}, {"_id": 0, "id": 1, "name": 1, "genres": 1})
+    docs = {doc["id"]: doc async for doc in stubs}
+    assert set(docs) == artists
+    assert all("genres" not in doc and doc["name"] for doc in docs.values())
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 @pytest.mark.parametrize("batch_allowed", [False, True])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
@@ -30,9 +31,10 @@ from .const import (
     SPOTIFY_API_BASE,
 )
 from .coordinator import ScrobblerCoordinator
+from .engine.known_metadata import KnownMetadata
 from .engine.mongo_client import build_mongo_client, database_identity
 from .engine.pending import PendingPlays
-from .engine.scrobbler import KnownMetadata, RecentPlays, Scrobbler
+from .engine.scrobbler import RecentPlays, Scrobbler
 from .engine.spotify import (
     DEFAULT_SPACING,
     BatchSupport,
@@ -57,6 +59,8 @@ class SharedSpotifyState:
 
     gate: RequestGate
     batch_support: BatchSupport
+    # Accounts never upsert tracks, albums or artists at the same time (see ScrobbleStore).
+    metadata_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     spacings: dict[str, float] = field(default_factory=dict)
     """The request spacing each set-up entry is configured with, by entry id."""
 
@@ -153,11 +157,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     mongo_client = await hass.async_add_executor_job(
         partial(build_mongo_client, entry.data[CONF_URI], appname=DOMAIN)
     )
-    store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]])
+    store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]], shared.metadata_lock)
     known = KnownMetadata.empty()
 
     def scrobbler_for(account: Account, pending: PendingPlays, recent: RecentPlays) -> Scrobbler:
-        return Scrobbler(client, store, account, known, pending=pending, recent=recent)
+        scrobbler = Scrobbler(client, store, account, known, pending=pending, recent=recent)
+        # Setup runs the first cycle: it must not wait for dozens of artist lookups.
+        scrobbler.defer_artist_lookups = True
+        return scrobbler
 
     coordinator = ScrobblerCoordinator(
         hass,
@@ -175,6 +182,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     except BaseException:
         await mongo_client.close()
         raise
+    scrobbler = coordinator.scrobbler
+    assert scrobbler is not None  # set by the first refresh  # noqa: S101
+    scrobbler.defer_artist_lookups = False
+    entry.async_create_background_task(
+        hass, scrobbler.enrich_deferred_artists(), f"{DOMAIN} artist lookups of {entry.title}"
+    )
     importer = HistoryImportManager(hass, entry, coordinator, client, shared.gate)
     entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client, importer)
     # A coordinator only polls while someone listens; scrobbling must go on even when

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
-    ConfigEntry,
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
@@ -32,6 +32,7 @@ from pymongo.errors import (
 )
 from pymongo.uri_parser import parse_uri
 
+from . import SHARED
 from .compat import vol
 from .const import (
     CONF_BLACKLISTED_ARTISTS,
@@ -53,6 +54,9 @@ from .engine.spotify import (
     SpotifyForbiddenError,
 )
 from .engine.store import Document, ScrobbleStore
+
+if TYPE_CHECKING:
+    from . import SpotifyScrobblerConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -136,7 +140,10 @@ class SpotifyScrobblerFlowHandler(
             me = await client.current_user()
         except SpotifyForbiddenError:
             return self.async_abort(reason="user_not_premium")
-        except SpotifyError:
+        except SpotifyError as err:
+            # The cause (a TLS or DNS failure, a refused token, an HTTP status) is what tells
+            # the user what to fix; the messages carry no token.
+            _LOGGER.warning("Could not identify the Spotify account: %s", _describe(err))
             return self.async_abort(reason="connection_error")
 
         await self.async_set_unique_id(me["id"])
@@ -191,9 +198,26 @@ class SpotifyScrobblerFlowHandler(
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> ScrobblerOptionsFlow:
+    def async_get_options_flow(config_entry: SpotifyScrobblerConfigEntry) -> ScrobblerOptionsFlow:
         """Blacklist and request spacing."""
         return ScrobblerOptionsFlow()
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    current: BaseException | None = err
+    while current is not None:
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _describe(err: BaseException) -> str:
+    """The error and the chain of its causes, e.g. "Spotify unreachable: ... <- SSL: ..."."""
+    parts: list[str] = []
+    for cause in islice(_causes(err), 4):
+        text = str(cause) or type(cause).__name__
+        if not any(text in part for part in parts):  # aiohttp repeats its cause's text
+            parts.append(text)
+    return " <- ".join(parts)
 
 
 def _mongodb_schema(defaults: Mapping[str, str]) -> vol.Schema:
@@ -208,6 +232,8 @@ def _mongodb_schema(defaults: Mapping[str, str]) -> vol.Schema:
 ARTIST_REFERENCE = re.compile(
     r"(?:spotify:artist:|https?://open\.spotify\.com/(?:intl-[a-z]+/)?artist/)?([0-9A-Za-z]{22})\b.*"
 )
+# How the form shows a saved artist whose name is stored: "Radiohead (4Z8W4fKeB5YxbusRsdQVPb)".
+NAMED_ARTIST = re.compile(r".*\(([0-9A-Za-z]{22})\)")
 
 
 class ScrobblerOptionsFlow(OptionsFlowWithReload):
@@ -216,7 +242,7 @@ class ScrobblerOptionsFlow(OptionsFlowWithReload):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Artists to blacklist (names, ids or links) and the spacing between requests."""
         errors: dict[str, str] = {}
-        placeholders = {"unknown": ""}
+        placeholders = {"unknown": "", "effective_spacing": self._effective_spacing()}
         if user_input is not None:
             ids, unknown = await self._resolve_artists(user_input.get(CONF_BLACKLISTED_ARTISTS, []))
             if not unknown:
@@ -230,7 +256,9 @@ class ScrobblerOptionsFlow(OptionsFlowWithReload):
             placeholders["unknown"] = ", ".join(unknown)
         options = self.config_entry.options
         current = user_input or {
-            CONF_BLACKLISTED_ARTISTS: list(options.get(CONF_BLACKLISTED_ARTISTS, [])),
+            CONF_BLACKLISTED_ARTISTS: await self._shown_artists(
+                list(options.get(CONF_BLACKLISTED_ARTISTS, []))
+            ),
             CONF_REQUEST_SPACING: options.get(CONF_REQUEST_SPACING, DEFAULT_SPACING),
         }
         return self.async_show_form(
@@ -257,6 +285,32 @@ class ScrobblerOptionsFlow(OptionsFlowWithReload):
             description_placeholders=placeholders,
         )
 
+    def _effective_spacing(self) -> str:
+        """The spacing the shared request queue uses now (the largest of the loaded accounts)."""
+        shared = self.hass.data.get(SHARED)
+        spacing = shared.gate.spacing if shared is not None else DEFAULT_SPACING
+        return f"{spacing:g}"
+
+    def _store(self) -> ScrobbleStore | None:
+        """The loaded entry's MongoDB store (names are looked up there), else None."""
+        runtime = getattr(self.config_entry, "runtime_data", None)
+        return runtime.coordinator.store if runtime is not None else None
+
+    async def _shown_artists(self, ids: list[str]) -> list[str]:
+        """Saved ids as "Name (id)" where MongoDB knows the artist; a bare id otherwise."""
+        store = self._store()
+        if not ids or store is None:
+            return ids
+        try:
+            _, _, artists = await store.metadata([], [], ids)
+        except PyMongoError:
+            return ids  # MongoDB down: the ids still round-trip unchanged
+        shown = []
+        for artist_id in ids:
+            name = artists.get(artist_id, {}).get("name")
+            shown.append(f"{name} ({artist_id})" if isinstance(name, str) and name else artist_id)
+        return shown
+
     async def _resolve_artists(self, references: list[str]) -> tuple[list[str], list[str]]:
         """Spotify ids for ids, URIs, links and names of stored artists; and the unknown."""
         ids: list[str] = []
@@ -264,13 +318,15 @@ class ScrobblerOptionsFlow(OptionsFlowWithReload):
         for reference in (r.strip() for r in references):
             if not reference:
                 continue
-            if match := ARTIST_REFERENCE.fullmatch(reference):
+            # "Name (id)" first: a 22-letter name would otherwise pass for an id.
+            if (match := NAMED_ARTIST.fullmatch(reference)) or (
+                match := ARTIST_REFERENCE.fullmatch(reference)
+            ):
                 ids.append(match.group(1))
             else:
                 names.append(reference)
-        runtime = getattr(self.config_entry, "runtime_data", None)
-        if names and runtime is not None:  # names are looked up in the loaded entry's MongoDB
-            store = runtime.coordinator.store
+        store = self._store()
+        if names and store is not None:  # names are looked up in the loaded entry's MongoDB
             found = await store.artist_ids_by_name(names)
             ids.extend(found[name.casefold()] for name in names if name.casefold() in found)
             names = [name for name in names if name.casefold() not in found]

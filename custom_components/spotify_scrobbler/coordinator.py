@@ -10,39 +10,27 @@ from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
+from .account_repairs import AccountRepairs
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
 from .engine.models import Play, PlayDetails, ScrobblerData, ScrobblerStatus
+from .engine.mongo_client import describe_error
 from .engine.payload import details_from_documents
 from .engine.pending import PendingPlays
 from .engine.scrobbler import RecentPlays, Scrobbler
 from .engine.spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
 from .engine.store import Account, ScrobbleStore
 from .outbox import Outbox
-from .repairs import (
-    ISSUE_DUPLICATE_PLAYS,
-    ISSUE_GAP,
-    ISSUE_MONGODB_UNREACHABLE,
-    ISSUE_OUTBOX_FULL,
-    ISSUE_PREMIUM_REQUIRED,
-    ISSUE_REAUTH_REQUIRED,
-    clear_issue,
-    issue_id,
-    raise_issue,
-)
 from .statistics_marker import async_request_statistics_reset
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
-
-MONGODB_REPAIR_AFTER = timedelta(minutes=15)
 
 
 class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
@@ -74,8 +62,8 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         self._scrobbler_factory = scrobbler_factory
         self.store = store
         self.outbox = outbox
+        self.repairs = AccountRepairs(hass, entry)
         self.scrobbler: Scrobbler | None = None
-        self.mongodb_down_since: datetime | None = None
         self.last_error: str | None = None  # the latest problem's text (diagnostics, actions)
         self._connected = False  # indexes ensured and account read from MongoDB
         # Set when setup just failed to connect: the first refresh does not wait for
@@ -85,6 +73,11 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         # (an import), and MongoDB has not been asked for them since.
         self._totals_stale = False
         self.database_changed = False  # reconfigured to another database since the last run
+
+    @property
+    def mongodb_down_since(self) -> datetime | None:
+        """When MongoDB stopped answering, if it does not answer now."""
+        return self.data.mongodb_down_since if self.data is not None else None
 
     @property
     def account(self) -> Account | None:
@@ -106,21 +99,22 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         except PyMongoError as err:
             known = snapshot.account
             if known is None or known.spotify_id != self.config_entry.unique_id:
-                raise _failed("mongodb_unreachable", error=str(err)) from err
+                raise _failed("mongodb_unreachable", error=describe_error(err)) from err
             # Spotify's window is short: poll it now and let plays wait for MongoDB.
+            self.last_error = describe_error(err)
             _LOGGER.warning(
                 "%s: MongoDB unreachable at startup (%s); scrobbling into the outbox",
                 self.config_entry.title,
-                err,
+                self.last_error,
             )
-            self._mongodb_failed()
-            self.last_error = str(err)
             self._setup_error = err
             account = known
+            known_data = snapshot.data or ScrobblerData()
             data = replace(
-                snapshot.data or ScrobblerData(),
+                known_data,
                 status=ScrobblerStatus.MONGODB_UNAVAILABLE,
                 pending=pending.details(),
+                mongodb_down_since=self.repairs.mongodb_failed(known_data.mongodb_down_since),
             )
         else:
             self._connected = True
@@ -148,17 +142,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
     async def _connect(self, data: ScrobblerData) -> tuple[Account, ScrobblerData]:
         """Create indexes, find the account and read its totals."""
-        duplicates = await self.store.ensure_indexes()
-        if duplicates:
-            _LOGGER.warning(
-                "%s: %s plays share their instant with another play; the unique index that "
-                "makes writes idempotent cannot be built until they are cleaned up",
-                self.config_entry.title,
-                duplicates,
-            )
-            raise_issue(self.hass, ISSUE_DUPLICATE_PLAYS, self.config_entry, count=str(duplicates))
-        else:
-            clear_issue(self.hass, ISSUE_DUPLICATE_PLAYS, self.config_entry)
+        self.repairs.index_report(await self.store.ensure_indexes())
         account = await self.store.load_account(
             self.config_entry.unique_id or "", self.config_entry.title, self._blacklist()
         )
@@ -185,7 +169,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 await self.outbox.async_save_now(scrobbler.account, data)
 
         if result.gap is not None:
-            self._report_gap(*result.gap)
+            self.repairs.gap(*result.gap)
         data = replace(
             data,
             new_plays=result.new_plays,
@@ -277,100 +261,41 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         fetch_error: Exception | None,
     ) -> ScrobblerData:
         """Set the status, keep the repairs in line with it and log changes once."""
-        self._update_repairs(storage_error, fetch_error)
+        assert self.scrobbler is not None  # noqa: S101
+        down_since = (
+            self.repairs.mongodb_failed(data.mongodb_down_since)
+            if storage_error is not None
+            else None
+        )
+        self.repairs.cycle_outcome(storage_error, fetch_error, self.scrobbler.pending)
         status = _status_of(storage_error, fetch_error)
         error = storage_error or fetch_error
+        self.last_error = describe_error(error) if error is not None else None
         if status is not data.status:
             if error is None:
                 _LOGGER.info("%s: scrobbling normally again", self.config_entry.title)
             else:
                 _LOGGER.warning(
-                    "%s: %s (%s)", self.config_entry.title, status.value.replace("_", " "), error
+                    "%s: %s (%s)",
+                    self.config_entry.title,
+                    status.value.replace("_", " "),
+                    self.last_error,
                 )
-        self.last_error = str(error) if error is not None else None
         if isinstance(fetch_error, SpotifyRateLimitedError):
             return replace(
                 data,
                 status=status,
                 retry_at=dt_util.utcnow() + timedelta(seconds=fetch_error.retry_after),
                 rate_limit_reason=fetch_error.reason,
+                mongodb_down_since=down_since,
             )
-        return replace(data, status=status, retry_at=None, rate_limit_reason=None)
-
-    def _update_repairs(
-        self, storage_error: Exception | None, fetch_error: Exception | None
-    ) -> None:
-        entry, hass = self.config_entry, self.hass
-        if storage_error is not None:
-            self._mongodb_failed()
-        else:
-            self.mongodb_down_since = None
-            clear_issue(hass, ISSUE_MONGODB_UNREACHABLE, entry)
-        if fetch_error is None:
-            clear_issue(hass, ISSUE_PREMIUM_REQUIRED, entry)
-            clear_issue(hass, ISSUE_REAUTH_REQUIRED, entry)
-        elif isinstance(fetch_error, SpotifyAuthError):
-            raise_issue(hass, ISSUE_REAUTH_REQUIRED, entry)
-        elif isinstance(fetch_error, SpotifyForbiddenError):
-            raise_issue(hass, ISSUE_PREMIUM_REQUIRED, entry)
-        self._report_outbox_full()
-
-    def _report_outbox_full(self) -> None:
-        assert self.scrobbler is not None  # noqa: S101
-        pending = self.scrobbler.pending
-        if pending.refused_since is None:
-            clear_issue(self.hass, ISSUE_OUTBOX_FULL, self.config_entry)
-            return
-        raise_issue(
-            self.hass,
-            ISSUE_OUTBOX_FULL,
-            self.config_entry,
-            count=str(len(pending)),
-            since=pending.refused_since.isoformat(timespec="minutes"),
+        return replace(
+            data,
+            status=status,
+            retry_at=None,
+            rate_limit_reason=None,
+            mongodb_down_since=down_since,
         )
-
-    def _report_gap(self, start: datetime, end: datetime) -> None:
-        """Spotify's 50-play window no longer reaches back to the last stored play.
-
-        One issue per account, updated with the latest gap and how many there were.
-        """
-        _LOGGER.warning(
-            "%s: plays between %s and %s may be missing (Spotify only keeps the last 50)",
-            self.config_entry.title,
-            start.isoformat(timespec="seconds"),
-            end.isoformat(timespec="seconds"),
-        )
-        registry = ir.async_get(self.hass)
-        known = registry.async_get_issue(DOMAIN, issue_id(ISSUE_GAP, self.config_entry))
-        placeholders = (known.translation_placeholders or {}) if known else {}
-        try:
-            count = int(placeholders.get("count", "0")) + 1
-        except ValueError:
-            count = 1
-        # Deleted first so that a gap after the user ignored the issue shows again.
-        clear_issue(self.hass, ISSUE_GAP, self.config_entry)
-        raise_issue(
-            self.hass,
-            ISSUE_GAP,
-            self.config_entry,
-            severity=ir.IssueSeverity.WARNING,
-            start=_local_minutes(start),
-            end=_local_minutes(end),
-            count=str(count),
-        )
-
-    def _mongodb_failed(self) -> None:
-        """Raise a repair once MongoDB has been failing for a while (one blip is no issue)."""
-        now = dt_util.utcnow()
-        if self.mongodb_down_since is None:
-            self.mongodb_down_since = now
-        elif now - self.mongodb_down_since >= MONGODB_REPAIR_AFTER:
-            raise_issue(
-                self.hass,
-                ISSUE_MONGODB_UNREACHABLE,
-                self.config_entry,
-                since=self.mongodb_down_since.isoformat(timespec="minutes"),
-            )
 
     async def _read_totals(self, data: ScrobblerData, account: Account) -> ScrobblerData:
         """Totals from MongoDB: at startup and once per day (indexed counts)."""
@@ -404,7 +329,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
     async def _sort_waiting(self, data: ScrobblerData) -> ScrobblerData:
         """Tell waiting plays MongoDB's counts include from those it lacks (one query)."""
-        if self.scrobbler is None or not len(self.scrobbler.pending):
+        if self.scrobbler is None or not self.scrobbler.pending:
             return replace(data, waiting_new=frozenset(), waiting_stored=frozenset())
         new, held = await self.scrobbler.sort_waiting()
         return replace(data, waiting_new=new, waiting_stored=held)
@@ -441,10 +366,6 @@ def _status_of(storage_error: Exception | None, fetch_error: Exception | None) -
     if fetch_error is not None:
         return ScrobblerStatus.SPOTIFY_UNAVAILABLE
     return ScrobblerStatus.OK
-
-
-def _local_minutes(moment: datetime) -> str:
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _as_mongo_error(err: Exception | None) -> PyMongoError | None:

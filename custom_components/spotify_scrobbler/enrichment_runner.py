@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN
 from .engine.import_enrichment import MetadataEnricher
 from .engine.models import ScrobblerStatus
+from .engine.mongo_client import describe_error
 from .engine.spotify import RequestGate, SpotifyClient
 from .statistics import async_mark_statistics_stale, async_refresh_statistics
 
@@ -65,8 +66,7 @@ class EnrichmentRunner:
         if self.task is not None and not self.task.done():
             return
         account = self.coordinator.account
-        if account is None:
-            return
+        assert account is not None  # a set-up entry has its account  # noqa: S101
         enricher = MetadataEnricher(
             self.client, self.gate, self.coordinator.store, account.owner, self._blacklist
         )
@@ -115,7 +115,9 @@ class EnrichmentRunner:
         try:
             await enricher.run()
         except PyMongoError as err:
-            _LOGGER.warning("%s: enrichment paused, MongoDB failed: %s", self.entry.title, err)
+            _LOGGER.warning(
+                "%s: enrichment paused, MongoDB failed: %s", self.entry.title, describe_error(err)
+            )
             self._deferred = True
             return
         if enricher.tracks_done or enricher.unknown_tracks:

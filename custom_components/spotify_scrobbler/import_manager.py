@@ -36,6 +36,7 @@ from .engine.export_reader import (
 from .engine.history_import import PENDING_COLLECTION, HistoryImporter
 from .engine.import_enrichment import MetadataEnricher, restore_staged
 from .engine.models import to_unix_ms
+from .engine.mongo_client import describe_error
 from .engine.scrobbler import DUPLICATE_WINDOW, LOOKBACK
 from .engine.spotify import RequestGate, SpotifyClient
 from .enrichment_runner import EnrichmentRunner
@@ -309,7 +310,7 @@ class HistoryImportManager:
                     await self._store.async_save(progress)
                     self._notify()
         except PyMongoError as err:
-            progress["state"], progress["error"] = STATE_FAILED, str(err)
+            progress["state"], progress["error"] = STATE_FAILED, describe_error(err)
             await self._mark_statistics_stale(progress)
             await self._finish(counts)
             return
@@ -373,10 +374,8 @@ class HistoryImportManager:
         first = progress.get("oldest_imported")
         if first is None or oldest.isoformat() < first:
             progress["oldest_imported"] = oldest.isoformat()
-        pending = progress.get("after_insert")
-        if isinstance(pending, list) and len(pending) == 2:
-            oldest = min(oldest, datetime.fromisoformat(pending[0]))
-            newest = max(newest, datetime.fromisoformat(pending[1]))
+        # The previous segment's range is complete by now: _complete_after_insert ran (and
+        # cleared it) before this segment, or failed the import before it started.
         progress["after_insert"] = [oldest.isoformat(), newest.isoformat()]
 
     async def _complete_after_insert(self, progress: dict[str, Any]) -> None:
@@ -397,8 +396,7 @@ class HistoryImportManager:
         scrobbler = self.coordinator.scrobbler
         account = self.coordinator.account
         store = self.coordinator.store
-        if account is None:
-            return
+        assert account is not None  # a set-up entry has its account  # noqa: S101
         await store.users.update_one({"_id": account.owner}, {"$min": {"firstListenedAt": oldest}})
         if account.first_listened_at is None or oldest < account.first_listened_at:
             account.first_listened_at = oldest
@@ -435,8 +433,7 @@ class HistoryImportManager:
     async def _to_enrich(self) -> bool:
         """Whether imported tracks wait for their album and artist ids."""
         account = self.coordinator.account
-        if account is None:
-            return False
+        assert account is not None  # a set-up entry has its account  # noqa: S101
         pending = self.coordinator.store.db[PENDING_COLLECTION]
         try:
             return bool(await pending.count_documents({"owner": account.owner}, limit=1))

@@ -119,6 +119,9 @@ class Outbox:
                 "last_play": details_to_json(data.last_play) if data.last_play else None,
                 "waiting_new": sorted(at.isoformat() for at in data.waiting_new),
                 "waiting_stored": sorted(at.isoformat() for at in data.waiting_stored),
+                "mongodb_down_since": (
+                    data.mongodb_down_since.isoformat() if data.mongodb_down_since else None
+                ),
             }
         return out
 
@@ -141,6 +144,7 @@ def _data_from_json(stored: dict[str, Any]) -> ScrobblerData | None:
         return None
     try:
         day_start = totals.get("day_start")
+        down_since = totals.get("mongodb_down_since")
         return ScrobblerData(
             total_plays=int(totals["total_plays"]),
             plays_today=int(totals["plays_today"]),
@@ -149,6 +153,7 @@ def _data_from_json(stored: dict[str, Any]) -> ScrobblerData | None:
             last_play=details_from_json(totals.get("last_play")),
             waiting_new=_instants(totals.get("waiting_new")),
             waiting_stored=_instants(totals.get("waiting_stored")),
+            mongodb_down_since=datetime.fromisoformat(down_since) if down_since else None,
         )
     except KeyError, TypeError, ValueError:
         return None

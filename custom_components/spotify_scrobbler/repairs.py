@@ -18,10 +18,12 @@ ISSUE_MONGODB_UNREACHABLE: Final = "mongodb_unreachable"
 ISSUE_GAP: Final = "plays_may_be_missing"
 ISSUE_OUTBOX_FULL: Final = "outbox_full"
 ISSUE_DUPLICATE_PLAYS: Final = "duplicate_plays"
+ISSUE_FOREIGN_INDEX: Final = "foreign_play_index"
 
 LEARN_MORE: Final = {
     ISSUE_PREMIUM_REQUIRED: "https://developer.spotify.com/documentation/web-api/concepts/quota-modes",
     ISSUE_DUPLICATE_PLAYS: "https://github.com/spotify-scrobbler/spotify_scrobbler#duplicate-plays-in-mongodb",
+    ISSUE_FOREIGN_INDEX: "https://github.com/spotify-scrobbler/spotify_scrobbler#duplicate-plays-in-mongodb",
 }
 
 

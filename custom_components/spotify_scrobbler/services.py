@@ -15,7 +15,7 @@ from pymongo.errors import PyMongoError
 
 from .compat import vol
 from .const import DOMAIN
-from .engine.models import PlayDetails
+from .engine.models import PlayDetails, ScrobblerStatus
 from .engine.payload import details_from_documents
 from .engine.top import KINDS, MAX_LIMIT, ORDERS, top_entries
 
@@ -78,18 +78,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
             ]
         )
         for entry in entries:
-            coordinator = entry.runtime_data.coordinator
-            await coordinator.async_refresh()
-            # Trouble shows in the status (the update itself only fails on auth errors).
-            if not coordinator.last_update_success or coordinator.last_error is not None:
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="sync_failed",
-                    translation_placeholders={
-                        "account": entry.title,
-                        "error": coordinator.last_error or str(coordinator.last_exception),
-                    },
-                )
+            await entry.runtime_data.coordinator.async_refresh()
+            _raise_unless_synced(entry)
 
     async def recent_plays(call: ServiceCall) -> ServiceResponse:
         entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
@@ -200,6 +190,29 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> SpotifyScrobblerConfigE
             translation_placeholders={"account": entry.title},
         )
     return entry
+
+
+def _raise_unless_synced(entry: SpotifyScrobblerConfigEntry) -> None:
+    """Say what kept the cycle just run from storing everything, if anything did."""
+    coordinator = entry.runtime_data.coordinator
+    data = coordinator.data
+    if data.status is ScrobblerStatus.MONGODB_UNAVAILABLE and coordinator.last_update_success:
+        # Spotify was read: what it returned waits in the outbox, nothing is lost.
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="sync_waiting_for_mongodb",
+            translation_placeholders={"account": entry.title, "waiting": str(len(data.pending))},
+        )
+    # Trouble shows in the status (the update itself only fails on auth errors).
+    if not coordinator.last_update_success or coordinator.last_error is not None:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="sync_failed",
+            translation_placeholders={
+                "account": entry.title,
+                "error": coordinator.last_error or str(coordinator.last_exception),
+            },
+        )
 
 
 def _mongodb_unavailable(entry: SpotifyScrobblerConfigEntry) -> HomeAssistantError:

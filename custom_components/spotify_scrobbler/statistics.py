@@ -49,6 +49,7 @@ from pymongo.errors import PyMongoError
 from .const import DOMAIN
 from .engine.hourly import HourTotals, hour_of, hourly_totals, totals_before
 from .engine.models import Play, ScrobblerStatus
+from .engine.mongo_client import describe_error
 from .statistics_marker import marker_store
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ class ListeningStatistics:
                 return
 
             async def changed() -> AsyncIterator[HourTotals]:
-                for hour_totals in [*hours, last]:
+                for hour_totals in (*hours, last):
                     yield hour_totals
 
             await self._write(changed(), base)
@@ -303,8 +304,7 @@ class ListeningStatistics:
         """Rewrite the rows from the hour of ``since`` (None: all), or from the marker's."""
         start = hour_of(since) if since is not None else None
         account = self.entry.runtime_data.coordinator.account
-        if account is None:
-            return
+        assert account is not None  # a set-up entry has its account  # noqa: S101
         if self.stale:
             start = _older(start, self.stale_since)
         last = self.last_hour
@@ -317,7 +317,11 @@ class ListeningStatistics:
         except PyMongoError as err:
             # Retried after the next cycle that reaches MongoDB, or at the next start.
             log = _LOGGER.debug if self._failing else _LOGGER.warning
-            log("%s: long-term statistics not updated, MongoDB failed: %s", self.entry.title, err)
+            log(
+                "%s: long-term statistics not updated, MongoDB failed: %s",
+                self.entry.title,
+                describe_error(err),
+            )
             self._failing = True
             if self._lower(start):
                 await self._save_marker()

@@ -1,6 +1,6 @@
 """The metadata id cache stays bounded whatever the history size."""
 
-from custom_components.spotify_scrobbler.engine.scrobbler import BoundedIdSet
+from custom_components.spotify_scrobbler.engine.known_metadata import BoundedIdSet
 
 
 def test_least_recently_seen_ids_are_evicted() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -89,7 +90,7 @@ class MetadataEnricher:
         self.retry_delay = ENRICH_RETRY_DELAY if retry_delay is None else retry_delay
         self._sleep = sleep
         self._clock = clock
-        self._last_request = -float("inf")
+        self._last_request = -math.inf
         self.requests = 0  # Spotify requests made by this enricher
         self.tracks_done = 0
         self.unknown_tracks = 0  # Spotify does not know them (404): ids stay null
@@ -120,7 +121,7 @@ class MetadataEnricher:
                     return
                 mongo_failures = 0
             except SpotifyAuthError:
-                _LOGGER.warning("metadata enrichment stopped: Spotify needs re-authorization")
+                _LOGGER.warning("Metadata enrichment stopped: Spotify needs re-authorization")
                 return
             except SpotifyRateLimitedError as err:
                 await self._sleep(max(err.retry_after, self.gate.paused_for))

@@ -171,6 +171,8 @@ class ScrobblerData:
     # Instants of waiting plays MongoDB lacked / held when the totals were last read.
     waiting_new: frozenset[datetime] = frozenset()
     waiting_stored: frozenset[datetime] = frozenset()
+    # When MongoDB stopped answering (None while it answers); kept across restarts.
+    mongodb_down_since: datetime | None = None
 
     def counted_pending(self) -> list[PlayDetails]:
         """Waiting plays the totals count: not blacklisted, and not in MongoDB's counts.

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from typing import Any
 from urllib.parse import quote
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from pymongo.uri_parser import parse_uri
 
 # Long enough for a remote server, short enough that a dead one fails a cycle quickly.
@@ -25,6 +26,20 @@ SRV_SCHEME = "mongodb+srv://"
 TXT_OPTIONS = ("authSource", "replicaSet", "loadBalanced")
 # Meaningless, and refused, without SRV.
 SRV_ONLY_OPTIONS = {"srvservicename", "srvmaxhosts"}
+# What PyMongo appends to a connection error: its timeouts, and the whole topology.
+DRIVER_DETAILS = re.compile(r" \(configured timeouts: [^)]*\)|, Timeout: .*", re.DOTALL)
+
+
+def describe_error(err: BaseException) -> str:
+    """A MongoDB error as a user reads it: "host:27017: [Errno 111] Connection refused".
+
+    A server-selection timeout's text ends with the driver's topology description, a
+    screenful that says nothing more to a user; logs and messages use this instead.
+    """
+    text = str(err)
+    if isinstance(err, ServerSelectionTimeoutError):
+        text = DRIVER_DETAILS.sub("", text)
+    return text or type(err).__name__
 
 
 def seedlist_uri(uri: str, timeout: float) -> str:

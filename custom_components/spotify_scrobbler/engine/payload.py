@@ -155,7 +155,7 @@ def details_from_documents(
     track_id = info.get("id")
     played_at = info.get("played_at")
     if not isinstance(track_id, str) or not isinstance(played_at, datetime):
-        _LOGGER.warning("ignoring a malformed play document in MongoDB")
+        _LOGGER.warning("Ignoring a malformed play document in MongoDB")
         return None
     artist_ids = tuple(i for i in info.get("artistIds") or () if isinstance(i, str))
     duration = info.get("durationMs")

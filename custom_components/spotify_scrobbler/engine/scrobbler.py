@@ -7,14 +7,14 @@ benchmark runs it directly.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pymongo.errors import PyMongoError
 
+from .known_metadata import KnownMetadata
 from .models import CycleResult, CycleSummary, PlayDetails, from_unix_ms, to_unix_ms
 from .payload import ParsedItem, artist_document, as_utc, parse_item
 from .pending import PendingPlays
@@ -30,35 +30,8 @@ DUPLICATE_WINDOW: Final = timedelta(seconds=30)
 # A start-stamped play paused on the way began earlier than the export's ms_played says.
 IMPORT_PAUSE_ALLOWANCE: Final = timedelta(minutes=10)
 HISTORY_LIMIT: Final = 50  # Spotify keeps no more recently-played items than this
-KNOWN_IDS_CACHE_SIZE: Final = 4096  # per kind; bounds memory whatever the history size
-
-
-class BoundedIdSet:
-    """Ids known to be stored, least recently seen evicted first (bounded memory)."""
-
-    def __init__(self, size: int = KNOWN_IDS_CACHE_SIZE) -> None:
-        """Keep at most ``size`` ids."""
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, item_id: object) -> bool:
-        """Whether the id is known (refreshes its place)."""
-        if item_id in self._ids:
-            self._ids.move_to_end(str(item_id))
-            return True
-        return False
-
-    def __len__(self) -> int:
-        """Number of ids kept."""
-        return len(self._ids)
-
-    def add_all(self, ids: Iterable[str]) -> None:
-        """Remember ids, evicting the oldest beyond the bound."""
-        for item_id in ids:
-            self._ids[item_id] = None
-            self._ids.move_to_end(item_id)
-        while len(self._ids) > self._size:
-            self._ids.popitem(last=False)
+# A window holds at most 50 plays; what the setup cycle may put off stays bounded anyway.
+MAX_DEFERRED_ARTISTS: Final = 500
 
 
 class RecentPlays:
@@ -174,20 +147,6 @@ class RecentPlays:
         self.complete_from = complete_from
 
 
-@dataclass(slots=True)
-class KnownMetadata:
-    """Metadata ids known to be in MongoDB, shared by all accounts of one database."""
-
-    tracks: BoundedIdSet
-    albums: BoundedIdSet
-    artists: BoundedIdSet  # enriched artists only
-
-    @classmethod
-    def empty(cls) -> KnownMetadata:
-        """Nothing known yet."""
-        return cls(BoundedIdSet(), BoundedIdSet(), BoundedIdSet())
-
-
 class Scrobbler:
     """Runs cycles for one Spotify account."""
 
@@ -209,6 +168,11 @@ class Scrobbler:
         self.recent = recent if recent is not None else RecentPlays()
         self.pending = pending if pending is not None else PendingPlays()
         self._attempting: list[ParsedItem] = []  # the plays of the write under way
+        # Set for the cycle that runs inside the entry's setup: its artist lookups (one
+        # request per second per artist for a development-mode app) are put off, stubs are
+        # stored meanwhile and enrich_deferred_artists looks them up in the background.
+        self.defer_artist_lookups = False
+        self._deferred_artists: list[str] = []
 
     async def run_cycle(
         self, blacklisted_artists: Iterable[str] = (), *, hold_only: bool = False
@@ -312,7 +276,7 @@ class Scrobbler:
         self.known.artists.add_all(doc["id"] for doc in artists)
         # Every attempted play is settled now: stored (by this write or an earlier one), or
         # refused because another track's play holds its instant (logged). Not again.
-        self.recent.add_all((p.play.track_id, p.play.played_at) for p in [*new, *recovered])
+        self.recent.add_all((p.play.track_id, p.play.played_at) for p in (*new, *recovered))
 
         inserted = set(result.inserted_plays)
         stored = sorted([*new, *recovered], key=lambda p: p.play.played_at)
@@ -415,6 +379,10 @@ class Scrobbler:
         missing = [artist_id for artist_id in wanted if artist_id not in stored]
         if not missing:
             return [], [], 0
+        if self.defer_artist_lookups:
+            room = MAX_DEFERRED_ARTISTS - len(self._deferred_artists)
+            self._deferred_artists.extend(missing[: max(room, 0)])
+            return [], [stubs[i] for i in missing], 0
         before = self.client.requests_made
         try:
             found = await self.client.lookup("artists", missing)
@@ -430,6 +398,25 @@ class Scrobbler:
         requests = self.client.requests_made - before
         enriched = {doc["id"] for doc in fetched}
         return fetched, [stubs[i] for i in missing if i not in enriched], requests
+
+    async def enrich_deferred_artists(self) -> int:
+        """Look up the artists whose lookup the setup cycle put off; returns how many.
+
+        A failure leaves their stubs, which a later cycle enriches when the artist plays again.
+        """
+        wanted = [i for i in dict.fromkeys(self._deferred_artists) if i not in self.known.artists]
+        self._deferred_artists = []
+        if not wanted:
+            return 0
+        try:
+            found = await self.client.lookup("artists", wanted)
+            docs = [artist_document(obj) for obj in found if obj.get("id") in wanted]
+            await self.store.store_artists(docs)
+        except (SpotifyError, PyMongoError) as err:
+            _LOGGER.debug("Deferred artist lookups failed (%s); stubs stay", err)
+            return 0
+        self.known.artists.add_all(doc["id"] for doc in docs)
+        return len(docs)
 
 
 def _remember(recent: RecentPlays, stored: Iterable[tuple[str, datetime, int | None]]) -> None:

@@ -82,8 +82,8 @@ class RequestGate:
         self.spacing = spacing
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._last_request = -float("inf")
-        self._paused_until = -float("inf")
+        self._last_request = -math.inf
+        self._paused_until = -math.inf
         self.pause_reason: str | None = None
         self.requests = 0
 
@@ -165,7 +165,8 @@ class SpotifyClient:
         attempt = 1
         token: str | None = None  # set only for the retry right after a refresh
         refreshed = False
-        while attempt <= MAX_ATTEMPTS:
+        # Bounded by _attempt: the last attempt raises instead of asking for another.
+        while True:
             self._gate.check()
             if token is None:
                 token = await self._token_provider()
@@ -184,7 +185,6 @@ class SpotifyClient:
             token = None
             attempt += 1
             await self._sleep(outcome)
-        raise SpotifyError(f"Spotify did not answer after {MAX_ATTEMPTS} attempts")
 
     async def _attempt(self, url: str, token: str, attempt: int) -> _Answer | _Refused | float:
         """One request; returns the answer, a refused token or the delay before the next one."""
@@ -259,7 +259,7 @@ class SpotifyClient:
             items.extend(page["items"])
             next_url = page.get("next")
             url = next_url if isinstance(next_url, str) and page["items"] else None
-        _LOGGER.warning("recently-played kept paging after %s pages; stopped", MAX_PAGES)
+        _LOGGER.warning("Spotify's recently-played kept paging after %s pages; stopped", MAX_PAGES)
         return items
 
     async def lookup(self, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:

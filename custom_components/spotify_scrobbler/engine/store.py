@@ -8,6 +8,7 @@ No Spotify token is ever written here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -71,6 +72,19 @@ class Account:
 
 
 @dataclass(slots=True, frozen=True)
+class IndexReport:
+    """Why the unique (owner, played_at) index of ``infos`` could not be built, if it could not."""
+
+    duplicate_plays: int = 0  # play documents sharing their (owner, played_at) with another
+    foreign_index: str | None = None  # another program's non-unique index on those keys
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the unique index is missing."""
+        return bool(self.duplicate_plays) or self.foreign_index is not None
+
+
+@dataclass(slots=True, frozen=True)
 class WriteResult:
     """What one cycle's writes changed."""
 
@@ -86,36 +100,56 @@ class WriteResult:
 class ScrobbleStore:
     """All MongoDB I/O of the integration."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        """Use ``db`` (the client's lifetime is managed by the caller)."""
+    def __init__(
+        self, db: AsyncDatabase[Document], metadata_lock: asyncio.Lock | None = None
+    ) -> None:
+        """Use ``db`` (the client's lifetime is managed by the caller).
+
+        Stores that may write the same tracks, albums and artists (accounts of one Home
+        Assistant) share ``metadata_lock``: their upserts never race on a new document's
+        unique id. FerretDB 1.24 answers the loser of such a race in a way PyMongo cannot
+        read (KeyError 'nModified') and, retried at once, can stop answering altogether.
+        """
         self.db = db
+        self._metadata_lock = metadata_lock or asyncio.Lock()
         self.infos = db["infos"]
         self.tracks = db["tracks"]
         self.albums = db["albums"]
         self.artists = db["artists"]
         self.users = db["users"]
 
-    async def ensure_indexes(self) -> int:
+    async def ensure_indexes(self) -> IndexReport:
         """Create the indexes (a no-op when they exist).
 
-        Returns how many play documents share an (owner, played_at) with another one
-        (0 normally): such documents, left by older importers, keep the unique index from
-        being built. Scrobbling goes on without it (the duplicate check before each write
-        still applies); the caller tells the user how to clean up.
+        Two things can keep the unique (owner, played_at) index, which makes writes
+        idempotent, from being built: play documents sharing an (owner, played_at), left by
+        older importers, or a non-unique index on those keys that another program created
+        (never dropped here: it is not ours). Scrobbling goes on without it (the duplicate
+        check before each write still applies); the caller tells the user how to clean up.
         """
-        duplicates = 0
+        report = IndexReport()
         for collection, specs in INDEXES.items():
             for keys, options in specs:
                 try:
                     await self.db[collection].create_index(keys, **options)
                 except OperationFailure:
-                    # MongoDB says 11000, FerretDB an internal "UNIQUE constraint" error.
+                    # MongoDB says 11000 or 85, FerretDB an internal "UNIQUE constraint" error.
                     if not options.get("unique") or collection != "infos":
                         raise
-                    duplicates = await self.duplicate_play_count()
-                    if duplicates == 0:
+                    report = IndexReport(
+                        await self.duplicate_play_count(), await self._foreign_index(keys)
+                    )
+                    if not report.blocked:
                         raise
-        return duplicates
+        return report
+
+    async def _foreign_index(self, keys: Sequence[tuple[str, int]]) -> str | None:
+        """The name of a non-unique ``infos`` index on exactly ``keys``, if one exists."""
+        cursor = await self.infos.list_indexes()
+        async for index in cursor:
+            if list(index["key"].items()) == list(keys) and not index.get("unique"):
+                return str(index["name"])
+        return None
 
     async def duplicate_play_count(self) -> int:
         """Play documents whose (owner, played_at) another document has too (counted in MongoDB)."""
@@ -194,6 +228,11 @@ class ScrobbleStore:
         )
         return {doc["id"] async for doc in cursor}
 
+    async def store_artists(self, artists: Sequence[Document]) -> None:
+        """Store full artist documents (Spotify's data replaces a stub's)."""
+        async with self._metadata_lock:
+            await _upsert_by_id(self.artists, [(doc, True) for doc in artists])
+
     async def write_cycle(
         self,
         account: Account,
@@ -203,7 +242,7 @@ class ScrobbleStore:
         artists: Sequence[Document],
         artist_stubs: Sequence[Document],
         plays: Sequence[Play],
-        newest_played_at: datetime | None,
+        newest_played_at: datetime,
         recovered: Sequence[Play] = (),
     ) -> WriteResult:
         """Write one cycle in an order that cannot lose a play.
@@ -213,15 +252,17 @@ class ScrobbleStore:
         ``recovered`` are plays an earlier, unacknowledged write stored already: they are
         not inserted again but count as this cycle's (they were never announced).
         """
-        # The import's stub tracks are replaced by the full track the payload carries.
-        new_tracks = await _upsert_by_id(
-            self.tracks, [(doc, False) for doc in tracks], upgrade_stubs=True
-        )
-        new_albums = await _upsert_by_id(self.albums, [(doc, False) for doc in albums])
-        # Enriched artists replace stubs; stubs (enrichment failed) never replace anything.
-        new_artists = await _upsert_by_id(
-            self.artists, [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs]
-        )
+        async with self._metadata_lock:
+            # The import's stub tracks are replaced by the full track the payload carries.
+            new_tracks = await _upsert_by_id(
+                self.tracks, [(doc, False) for doc in tracks], upgrade_stubs=True
+            )
+            new_albums = await _upsert_by_id(self.albums, [(doc, False) for doc in albums])
+            # Enriched artists replace stubs; stubs (enrichment failed) never replace anything.
+            new_artists = await _upsert_by_id(
+                self.artists,
+                [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs],
+            )
         inserted, resolved = await self._insert_plays(account.owner, plays)
         stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
 
@@ -231,15 +272,15 @@ class ScrobbleStore:
             "albums": new_albums,
             "artists": new_artists,
         }
-        update: Document = {"$inc": {f"scrobbler.counters.{k}": v for k, v in counters.items()}}
-        if newest_played_at is not None:
-            update["$max"] = {"lastTimestamp": to_unix_ms(newest_played_at)}
+        update: Document = {
+            "$inc": {f"scrobbler.counters.{k}": v for k, v in counters.items()},
+            "$max": {"lastTimestamp": to_unix_ms(newest_played_at)},
+        }
         if stored:
             update["$min"] = {"firstListenedAt": stored[0].played_at}
         await self.users.update_one({"_id": account.owner}, update)
 
-        if newest_played_at is not None:
-            account.last_timestamp = max(account.last_timestamp, to_unix_ms(newest_played_at))
+        account.last_timestamp = max(account.last_timestamp, to_unix_ms(newest_played_at))
         if stored:
             first = stored[0].played_at
             if account.first_listened_at is None or first < account.first_listened_at:
@@ -379,9 +420,10 @@ async def _upsert_by_id(
         )
     try:
         result = await collection.bulk_write(requests, ordered=False)
-    except BulkWriteError as err:
-        # Two accounts upserting the same new track at once: one insert loses the race
-        # on the unique id index. The document exists now, so the retry just matches it.
+    except BulkWriteError as err:  # pragma: no cover -- no test server answers this way
+        # Another program upserting the same new track at once: one insert loses the race
+        # on the unique id index. The document exists then, so the retry just matches it.
+        # MongoDB >= 4.2 retries such an upsert itself (SERVER-37124); older ones report it.
         errors = err.details.get("writeErrors", [])
         if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise

@@ -1,0 +1,277 @@
+"""The metadata enrichment on its own: real MongoDB, the fake Spotify, a fake clock.
+
+Plays come from the engine's importer (stub tracks, null ids, a queue); each test checks
+what the enrichment leaves in MongoDB and what it asked Spotify.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from bson import ObjectId
+
+from custom_components.spotify_scrobbler.engine import import_enrichment
+from custom_components.spotify_scrobbler.engine.history_import import (
+    PENDING_COLLECTION,
+    STAGING_COLLECTION,
+    HistoryImporter,
+)
+from custom_components.spotify_scrobbler.engine.import_enrichment import MetadataEnricher
+from custom_components.spotify_scrobbler.engine.spotify import (
+    BatchSupport,
+    RequestGate,
+    SpotifyAuthError,
+    SpotifyClient,
+)
+from custom_components.spotify_scrobbler.engine.store import ScrobbleStore
+from tests.conftest import MongoDb
+from tests.export_fake import music_entry
+from tests.spotify_fake import Catalog, FakeSpotify
+
+START = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """Monotonic time that only the enricher's sleeps move."""
+
+    now: float = 1000.0
+    slept: list[float] | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if self.slept is None:
+            self.slept = []
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@dataclass
+class Account:
+    """One account's imported plays, and what enriching them needs."""
+
+    store: ScrobbleStore
+    owner: ObjectId
+    track_ids: list[str]
+    plays: int
+
+
+async def import_plays(db: MongoDb, catalog: Catalog, tracks: int, per_track: int) -> Account:
+    """Import ``per_track`` plays of each of ``tracks`` catalogue tracks (no ids yet)."""
+    store = ScrobbleStore(db)
+    await store.ensure_indexes()
+    owner = ObjectId()
+    track_ids = list(catalog.tracks)[:tracks]
+    importer = HistoryImporter(store, owner)  # the loop's default executor
+    await importer.ensure_indexes()
+    await importer.prepare(START + timedelta(days=30))
+    entries = [
+        music_entry(catalog, track_id, START + timedelta(minutes=10 * (n * tracks + i)), 120_000)
+        for n in range(per_track)
+        for i, track_id in enumerate(track_ids)
+    ]
+    result = await importer.import_entries(entries)
+    assert result.counts.imported == tracks * per_track
+    return Account(store, owner, track_ids, tracks * per_track)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as http:
+        yield http
+
+
+def make_enricher(
+    session: aiohttp.ClientSession,
+    fake: FakeSpotify,
+    account: Account,
+    clock: Clock,
+    *,
+    token: Callable[[], Awaitable[str]] | None = None,
+    gate: RequestGate | None = None,
+) -> MetadataEnricher:
+    async def valid_token() -> str:
+        return fake.access_token
+
+    gate = gate or RequestGate(spacing=0, clock=clock)
+    client = SpotifyClient(
+        session,
+        token or valid_token,
+        gate,
+        base_url=fake.api_url,
+        batch_support=BatchSupport(allowed=False),
+        sleep=clock.sleep,
+    )
+    return MetadataEnricher(
+        client,
+        gate,
+        account.store,
+        account.owner,
+        list,
+        interval=0,
+        retry_delay=7,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+
+
+async def without_ids(account: Account) -> int:
+    return await account.store.infos.count_documents(
+        {"owner": account.owner, "primaryArtistId": None}
+    )
+
+
+async def queued(account: Account) -> int:
+    return await account.store.db[PENDING_COLLECTION].count_documents({"owner": account.owner})
+
+
+async def test_refused_authorization_stops_the_enrichment_and_keeps_the_queue(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No retry loop against a refused token; everything waits for re-authorization."""
+    account = await import_plays(mongo_db, catalog, tracks=3, per_track=2)
+
+    async def refused() -> str:
+        raise SpotifyAuthError("refresh refused")
+
+    clock = Clock()
+    await make_enricher(session, fake_spotify, account, clock, token=refused).run()
+    assert "Spotify needs re-authorization" in caplog.text
+    assert clock.slept is None  # stopped at once, no retry delay
+    assert await queued(account) == 3
+    assert await without_ids(account) == account.plays
+    assert fake_spotify.calls("/v1/") == []
+
+    enricher = make_enricher(session, fake_spotify, account, clock)
+    await enricher.run()  # re-authorized: the queue is worked off
+    assert await queued(account) == 0
+    assert await without_ids(account) == 0
+    assert enricher.tracks_done == 3
+
+
+async def test_tracks_spotify_answers_oddly_for_are_unknown_and_keep_null_ids(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Another track's object, or one without artists: not this track's metadata.
+
+    They leave the queue (no request again), their plays keep null ids; the good one is done.
+    """
+    account = await import_plays(mongo_db, catalog, tracks=3, per_track=1)
+    good, wrong, bare = account.track_ids
+    fake_spotify.inject(f"/v1/tracks/{wrong}", status=200, body=catalog.track_json(good))
+    fake_spotify.inject(
+        f"/v1/tracks/{bare}", status=200, body={**catalog.track_json(bare), "artists": []}
+    )
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.run()
+    assert (enricher.tracks_done, enricher.unknown_tracks) == (1, 2)
+    assert await queued(account) == 0
+    plays = {
+        doc["id"]: doc["primaryArtistId"]
+        async for doc in account.store.infos.find({"owner": account.owner})
+    }
+    assert plays == {good: catalog.tracks[good].artist_ids[0], wrong: None, bare: None}
+    assert len(fake_spotify.calls("/v1/tracks/")) == 3
+
+
+async def test_an_artist_lookup_answered_with_another_artist_keeps_the_stub(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """The stub stays (named, no genres); the other artist is not stored in its place."""
+    account = await import_plays(mongo_db, catalog, tracks=1, per_track=1)
+    (track_id,) = account.track_ids
+    artist_id = catalog.tracks[track_id].artist_ids[0]
+    other = next(i for i in catalog.artists if i != artist_id)
+    fake_spotify.inject(
+        f"/v1/artists/{artist_id}", status=200, body=catalog.artist_json(other, dev_mode=True)
+    )
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.run()
+    stub = await account.store.artists.find_one({"id": artist_id})
+    assert stub is not None
+    assert "genres" not in stub
+    assert await account.store.artists.find_one({"id": other}) is None
+    assert len(fake_spotify.calls(f"/v1/artists/{artist_id}")) == 1
+    assert await without_ids(account) == 0  # the play has its ids all the same
+
+
+async def test_a_track_stored_in_full_meanwhile_costs_no_track_request(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """The live loop stored the full track after the import: its ids come from MongoDB."""
+    account = await import_plays(mongo_db, catalog, tracks=2, per_track=2)
+    first, second = account.track_ids
+    for track_id in (first, second):
+        track = catalog.tracks[track_id]
+        await account.store.tracks.replace_one(
+            {"id": track_id},
+            {
+                "id": track_id,
+                "name": track.name,
+                "album": track.album_id,
+                "artists": list(track.artist_ids),
+            },
+        )
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.run()
+    assert fake_spotify.calls("/v1/tracks") == []
+    assert await without_ids(account) == 0
+    assert enricher.tracks_done == 2
+
+
+async def test_many_tracks_are_flushed_in_passes_and_staged_in_batches(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small flush and insert batches: every play gets its ids, none lost, staging empty."""
+    monkeypatch.setattr(import_enrichment, "ENRICH_FLUSH_TRACKS", 2)
+    monkeypatch.setattr(import_enrichment, "INSERT_BATCH", 3)
+    account = await import_plays(mongo_db, catalog, tracks=5, per_track=3)
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.count_pending()
+    await enricher.run()
+    assert enricher.remaining == 0
+    assert await account.store.infos.count_documents({"owner": account.owner}) == account.plays
+    assert await without_ids(account) == 0
+    assert await mongo_db[STAGING_COLLECTION].count_documents({}) == 0
+    assert enricher.tracks_done == 5
+
+
+async def test_a_rate_limit_pause_is_waited_out_before_the_next_request(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Another account's 429 paused the shared gate: the enrichment waits, then goes on."""
+    account = await import_plays(mongo_db, catalog, tracks=1, per_track=1)
+    clock = Clock()
+    gate = RequestGate(spacing=0, clock=clock)
+    gate.pause(600, "QUOTA_EXCEEDED")
+    enricher = make_enricher(session, fake_spotify, account, clock, gate=gate)
+    await enricher.run()
+    assert clock.slept is not None
+    assert sum(clock.slept) >= 600
+    first_request = fake_spotify.requests[0]
+    assert first_request.path.startswith("/v1/tracks/")
+    assert await without_ids(account) == 0

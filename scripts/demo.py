@@ -1,15 +1,16 @@
 """The demo behind scripts/demo: a real Home Assistant with the integration set up end to end.
 
 Nothing here is used by the integration, the tests or CI. Three commands, each run by
-scripts/demo in the latest virtualenv (PYTHONPATH holds the repository):
+scripts/demo in the chosen Home Assistant's virtualenv (PYTHONPATH holds the repository):
 
 * ``hass``: Home Assistant itself, with the fake Spotify of tests/spotify_fake.py served from a
   thread of the same process. The integration's endpoint constants are pointed at the fake
   before HA starts (as the tests' fixture does), so the production code runs unchanged.
-* ``drive``: what a user does in the UI, through HA's public REST and websocket APIs:
-  onboarding, the Spotify app's credentials, the config flow (OAuth consent through the fake's
-  /authorize redirect to HA's callback, then the MongoDB step), the history import action on a
-  generated year of extended streaming history, and the README's dashboard.
+* ``drive``: what a user does in the UI, through HA's public REST and websocket APIs (the
+  steps shared with scripts/verify_ha.py are in ha_client.py): onboarding, the Spotify app's
+  credentials, the config flow (OAuth consent through the fake's /authorize redirect to HA's
+  callback, then the MongoDB step), the history import action on a generated year of extended
+  streaming history, and the README's dashboard.
 * ``screenshot``: the dashboard rendered by headless Chromium, driven over the DevTools
   protocol with the user's tokens in localStorage (as the frontend keeps them after a login).
 """
@@ -26,26 +27,21 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from ha_client import Json, Ws, add_account, onboard, promote_http, state_of, websocket
 
 from tests.export_fake import music_entry, write_export
 from tests.spotify_fake import Catalog, FakeSpotify, listening_day
 
 USER_ID = "myspotifyid"  # the README's example account, so its dashboard YAML works verbatim
 DISPLAY_NAME = "Demo Listener"
-USERNAME = "demo"
-PASSWORD = "demo-password"  # a throwaway instance on 127.0.0.1
-DATABASE = "your_spotify"
 DASHBOARD = "dashboard-spotify"  # a dashboard's URL path needs a hyphen
 HISTORY_DAYS = 400
 SEED = 2026
-
-type Json = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- listening data
@@ -142,145 +138,6 @@ def run_hass(config: Path) -> int:
 # --------------------------------------------------------------------------- drive
 
 
-@dataclass(slots=True)
-class Tokens:
-    """The frontend's view of a login: what it stores as localStorage.hassTokens."""
-
-    hass_url: str
-    client_id: str
-    access_token: str
-    refresh_token: str
-    expires_in: int
-
-    def local_storage(self) -> Json:
-        """The value home-assistant-js-websocket keeps in localStorage.hassTokens."""
-        return {
-            "hassUrl": self.hass_url,
-            "clientId": self.client_id,
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "expires": int(time.time() * 1000) + self.expires_in * 1000,
-        }
-
-
-class Ws:
-    """Minimal websocket API client."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        """Wrap an authenticated socket."""
-        self._socket = socket
-        self._ids = itertools.count(1)
-
-    async def call(self, message_type: str, **data: Any) -> Any:
-        """Send a command, return its result (raises on an error answer)."""
-        message_id = next(self._ids)
-        await self._socket.send_json({"id": message_id, "type": message_type, **data})
-        while True:
-            answer = await self._socket.receive_json(timeout=60)
-            if answer.get("id") != message_id or answer.get("type") != "result":
-                continue
-            if not answer["success"]:
-                raise RuntimeError(f"{message_type}: {answer['error']}")
-            return answer["result"]
-
-
-@contextlib.asynccontextmanager
-async def websocket(session: aiohttp.ClientSession, url: str, token: str) -> Any:
-    """An authenticated websocket API connection."""
-    async with session.ws_connect(f"{url}/api/websocket") as socket:
-        assert (await socket.receive_json())["type"] == "auth_required"
-        await socket.send_json({"type": "auth", "access_token": token})
-        if (answer := await socket.receive_json())["type"] != "auth_ok":
-            raise RuntimeError(f"websocket auth: {answer}")
-        yield Ws(socket)
-
-
-async def checked(response: aiohttp.ClientResponse) -> Any:
-    """The JSON of a 2xx answer; the body in the error otherwise."""
-    if response.status >= 300:
-        raise RuntimeError(
-            f"{response.method} {response.url}: {response.status} {await response.text()}"
-        )
-    return await response.json()
-
-
-async def onboard(session: aiohttp.ClientSession, url: str) -> Tokens:
-    """Create the owner, log in as the frontend does, finish the onboarding steps."""
-    client_id = f"{url}/"
-    user = {
-        "client_id": client_id,
-        "name": "Demo",
-        "username": USERNAME,
-        "password": PASSWORD,
-        "language": "en",
-    }
-    async with session.post(f"{url}/api/onboarding/users", json=user) as response:
-        code = (await checked(response))["auth_code"]
-    form = {"grant_type": "authorization_code", "code": code, "client_id": client_id}
-    async with session.post(f"{url}/auth/token", data=form) as response:
-        token = await checked(response)
-    tokens = Tokens(
-        url, client_id, token["access_token"], token["refresh_token"], token["expires_in"]
-    )
-    headers = {"Authorization": f"Bearer {tokens.access_token}"}
-    steps: list[tuple[str, Json]] = [
-        ("core_config", {}),
-        ("analytics", {}),
-        ("integration", {"client_id": client_id, "redirect_uri": f"{url}/?auth_callback=1"}),
-    ]
-    for step, body in steps:
-        async with session.post(
-            f"{url}/api/onboarding/{step}", json=body, headers=headers
-        ) as response:
-            await checked(response)
-    return tokens
-
-
-async def add_account(
-    session: aiohttp.ClientSession, ws: Ws, url: str, token: str, mongodb: str
-) -> str:
-    """Application credentials, then the config flow as the UI runs it; the entry id."""
-    await ws.call(
-        "application_credentials/create",
-        domain="spotify_scrobbler",
-        client_id="demo-client-id",
-        client_secret="demo-client-secret",
-        name="Demo Spotify app",
-    )
-    # The frontend names its own origin: the OAuth redirect URI is built from it.
-    headers = {"Authorization": f"Bearer {token}", "HA-Frontend-Base": url}
-    flows = f"{url}/api/config/config_entries/flow"
-    async with session.post(
-        flows, json={"handler": "spotify_scrobbler"}, headers=headers
-    ) as response:
-        step = await checked(response)
-    if step["type"] != "external":
-        raise RuntimeError(f"expected the OAuth step, got {step}")
-    # The user's browser: Spotify's consent page redirects to HA's callback, which resumes the flow.
-    async with session.get(step["url"]) as response:
-        if response.status != 200 or response.url.path != "/auth/external/callback":
-            raise RuntimeError(f"OAuth redirect ended at {response.url} ({response.status})")
-    async with session.post(f"{flows}/{step['flow_id']}", json={}, headers=headers) as response:
-        step = await checked(response)
-    if step.get("step_id") != "mongodb":
-        raise RuntimeError(f"expected the MongoDB step, got {step}")
-    answer = {"uri": mongodb, "database": DATABASE}
-    async with session.post(f"{flows}/{step['flow_id']}", json=answer, headers=headers) as response:
-        step = await checked(response)
-    if step["type"] != "create_entry":
-        raise RuntimeError(f"expected an entry, got {step}")
-    return str(step["result"]["entry_id"])
-
-
-async def state_of(session: aiohttp.ClientSession, url: str, token: str, entity_id: str) -> Json:
-    """GET /api/states/<entity_id>."""
-    headers = {"Authorization": f"Bearer {token}"}
-    async with session.get(f"{url}/api/states/{entity_id}", headers=headers) as response:
-        return dict(await checked(response))
-
-
 async def total_plays(ws: Ws) -> float:
     """Sum of the hourly plays statistic: what the graphs add up."""
     statistic = f"spotify_scrobbler:{USER_ID}_plays"
@@ -359,9 +216,7 @@ async def drive(url: str, mongodb: str, export: Path, expected: int, dashboard: 
     async with aiohttp.ClientSession() as session:
         tokens = await onboard(session, url)
         async with websocket(session, url, tokens.access_token) as ws:
-            # HA 2026.10 moves http: from YAML to a pending config that it reverts (with a
-            # restart) after 5 minutes unless the user confirms it works, as done here.
-            await ws.call("http/config/promote")
+            await promote_http(ws)
             entry_id = await add_account(session, ws, url, tokens.access_token, mongodb)
             print(f"config entry {entry_id} set up", file=sys.stderr)
             await import_history(

@@ -5,10 +5,12 @@
 
 DEPS="$CACHE/develop-deps"  # pip --prefix overlay of the latest venv, see ensure_ha_deps
 # Requirements of the UI and of integrations HA loads whatever the configuration (base
-# platforms), and of those onboarding sets up (met, radio_browser, google_translate), which
-# otherwise fill the log with import errors. assist_pipeline's need a C++ compiler: see below.
+# platforms), of default_config and what it depends on (the generated configurations use it, as
+# a default installation does), and of those onboarding sets up (met, radio_browser,
+# google_translate), which otherwise fill the log with import errors. assist_pipeline's need a
+# C++ compiler: see below.
 EXTRA_REQ_DOMAINS=(frontend conversation camera tts ffmpeg infrared radio_frequency
-    met radio_browser google_translate)
+    default_config met radio_browser google_translate)
 
 # The frontend and the base platforms' requirements are not in the test virtualenv. They go to
 # a --prefix overlay (put on PYTHONPATH) so that venv stays exactly its requirements file; its
@@ -16,10 +18,26 @@ EXTRA_REQ_DOMAINS=(frontend conversation camera tts ffmpeg infrared radio_freque
 # manifests, so they follow the pin.
 ensure_ha_deps() {
     local venv="$1" reqs stamp
+    # The domains and their (after_)dependencies, transitively, as HA's requirements manager
+    # takes them. Packages the venv already has are left out (HA runs with --skip-pip, as the
+    # tests do): a pin of theirs may differ from HA's.
     reqs="$(in_env "$venv/bin/python" -c '
-import json, pathlib, sys, homeassistant.components as c
-for d in sys.argv[1:]:
-    print(*json.loads((pathlib.Path(c.__path__[0]) / d / "manifest.json").read_text())["requirements"])
+import importlib.metadata as md, json, pathlib, re, sys, homeassistant.components as c
+todo, seen, out = sys.argv[1:], set(), []
+while todo:
+    if (d := todo.pop()) in seen or d == "assist_pipeline":
+        continue
+    seen.add(d)
+    if not (path := pathlib.Path(c.__path__[0]) / d / "manifest.json").exists():
+        continue  # not in this HA version (infrared and radio_frequency are newer than 2026.3)
+    manifest = json.loads(path.read_text())
+    todo += manifest.get("dependencies", []) + manifest.get("after_dependencies", [])
+    for req in manifest.get("requirements", []):
+        try:
+            md.version(re.split(r"[<>=!~\[; ]", req)[0])
+        except md.PackageNotFoundError:
+            out.append(req)
+print(*sorted(set(out)))
 ' "${EXTRA_REQ_DOMAINS[@]}")"
     stamp="$(cat "$venv/.stamp") $(echo "$reqs" | sha256sum | cut -c1-16)"
     if [[ ! -f "$DEPS/.stamp" || "$(cat "$DEPS/.stamp")" != "$stamp" ]]; then

@@ -57,6 +57,10 @@ class MongoProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self.down = False  # MongoDB unreachable: every connection is dropped at once
+        # MongoDB hung (SIGSTOP): connections stay open, commands are held, nothing answers;
+        # once thawed the held commands reach the server, late.
+        self._thawed = asyncio.Event()
+        self._thawed.set()
 
     @property
     def uri(self) -> str:
@@ -81,6 +85,18 @@ class MongoProxy:
         if down:
             for writer in list(self._writers):
                 writer.close()
+
+    @property
+    def frozen(self) -> bool:
+        """Whether commands are held (a hung server)."""
+        return not self._thawed.is_set()
+
+    def set_frozen(self, *, frozen: bool = True) -> None:
+        """Hang MongoDB like SIGSTOP does, or let it go on (the held commands then run)."""
+        if frozen:
+            self._thawed.clear()
+        else:
+            self._thawed.set()
 
     async def start(self) -> None:
         """Listen on a free port."""
@@ -151,6 +167,7 @@ class MongoProxy:
                 rule = self._take(message[HEADER.size :]) if op_code == OP_MSG else None
                 if rule is not None and rule.action == "lose_reply":
                     lose.add(request_id)
+                await self._thawed.wait()
                 if rule is not None and rule.action == "send_twice":
                     skip_first.add(request_id)
                     server_w.write(message)

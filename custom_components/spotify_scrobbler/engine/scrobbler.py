@@ -47,6 +47,9 @@ class RecentPlays:
         # Imported plays by track: (start, end) of the span a live played_at of the same
         # play can have (start- or end-stamped, see the history import's rule).
         self._imported: dict[str, set[tuple[datetime, datetime]]] = {}
+        # Where the play of each span began and ended by the export: (track, span start)
+        # -> (ts - ms_played, ts), the two instants a live played_at can mark.
+        self._bounds: dict[tuple[str, datetime], tuple[datetime, datetime]] = {}
         # The live play each imported play stands for, once seen: (track, span start) ->
         # live played_at. A later repeat right after it is another play, not this one.
         self._absorbed: dict[tuple[str, datetime], datetime] = {}
@@ -56,6 +59,7 @@ class RecentPlays:
         """Drop everything (after a failure the cache may miss plays that were written)."""
         self._by_track.clear()
         self._imported.clear()
+        self._bounds.clear()
         self._absorbed.clear()
         self.complete_from = None
 
@@ -66,27 +70,46 @@ class RecentPlays:
 
     def add_imported(self, track_id: str, ts: datetime, ms_played: int) -> None:
         """Remember a stored imported play: it stands for a live play anywhere in its span."""
-        start = ts - timedelta(milliseconds=ms_played) - IMPORT_PAUSE_ALLOWANCE
+        began = ts - timedelta(milliseconds=ms_played)
+        start = began - IMPORT_PAUSE_ALLOWANCE
         self._imported.setdefault(track_id, set()).add((start, ts + DUPLICATE_WINDOW))
+        self._bounds[track_id, start] = (began, ts)
 
-    def imported_span(
-        self, track_id: str, played_at: datetime, used: set[tuple[str, datetime]]
-    ) -> tuple[str, datetime] | None:
-        """The imported play that stands for the live play at ``played_at``, if any.
+    def match_imported(self, plays: Sequence[tuple[str, datetime]]) -> set[int]:
+        """Which of ``plays`` (live plays not stored as such) imported plays stand for.
 
-        The one that took this live play before, else one whose span holds it and that no
-        other live play took (in this batch, ``used``, or in an earlier cycle).
+        One live play per imported play: the one that took it before, else the free play
+        of the same track inside its span that lies nearest to where the export says the
+        play began or ended (the two instants a live played_at marks). Nearest first, so
+        that a neighbouring repeat, which the span's pause allowance may reach, never takes
+        the import of another play.
         """
-        spans = sorted(self._imported.get(track_id, ()))
-        for start, _ in spans:
-            if self._absorbed.get((track_id, start)) == played_at and (track_id, start) not in used:
-                return track_id, start
-        for start, end in spans:
-            key = (track_id, start)
-            if start <= played_at <= end and key not in used and key not in self._absorbed:
-                self._absorbed[key] = played_at
-                return key
-        return None
+        matched: set[int] = set()
+        taken: set[tuple[str, datetime]] = set()
+        for index, (track_id, played_at) in enumerate(plays):
+            for start, _ in self._imported.get(track_id, ()):
+                key = (track_id, start)
+                if key not in taken and self._absorbed.get(key) == played_at:
+                    matched.add(index)
+                    taken.add(key)
+                    break
+        pairs: list[tuple[timedelta, int, tuple[str, datetime]]] = []
+        for index, (track_id, played_at) in enumerate(plays):
+            if index in matched:
+                continue
+            for start, end in self._imported.get(track_id, ()):
+                key = (track_id, start)
+                if key in self._absorbed or not start <= played_at <= end:
+                    continue
+                began, ended = self._bounds[key]
+                distance = min(abs(played_at - began), abs(played_at - ended))
+                pairs.append((distance, index, key))
+        for _, index, key in sorted(pairs):
+            if index not in matched and key not in taken:
+                matched.add(index)
+                taken.add(key)
+                self._absorbed[key] = plays[index][1]
+        return matched
 
     def covered_from(self, start: datetime) -> None:
         """Every stored play from ``start`` on is known now."""
@@ -111,11 +134,11 @@ class RecentPlays:
                 self._imported[track_id] = spans
             else:
                 del self._imported[track_id]
-        self._absorbed = {
-            key: at
-            for key, at in self._absorbed.items()
-            if any(start == key[1] for start, _ in self._imported.get(key[0], ()))
+        kept = {
+            (track_id, start) for track_id, spans in self._imported.items() for start, _ in spans
         }
+        self._bounds = {key: bounds for key, bounds in self._bounds.items() if key in kept}
+        self._absorbed = {key: at for key, at in self._absorbed.items() if key in kept}
         if self.complete_from is not None and self.complete_from < before:
             self.complete_from = before
 
@@ -435,23 +458,26 @@ def _remember(recent: RecentPlays, stored: Iterable[tuple[str, datetime, int | N
 def _select(
     parsed: Sequence[ParsedItem], recovered: Sequence[ParsedItem], recent: RecentPlays
 ) -> list[ParsedItem]:
-    """The candidates no stored play, imported play or earlier candidate stands for."""
+    """The candidates no stored play, imported play or earlier candidate stands for.
+
+    A candidate stored as a live play is itself and takes no imported play; the others are
+    matched to imported plays (one each) before the ±30 s rule within the batch applies.
+    """
     skip = {id(p) for p in recovered}
+    stored = {id(p) for p in parsed if recent.has_play_near(p.play.track_id, p.play.played_at)}
+    open_items = [p for p in parsed if id(p) not in skip and id(p) not in stored]
+    imported = recent.match_imported([(p.play.track_id, p.play.played_at) for p in open_items])
+    imported_ids = {id(open_items[index]) for index in imported}
     batch: dict[str, list[datetime]] = {}
     new: list[ParsedItem] = []
-    used: set[tuple[str, datetime]] = set()  # imported plays taken, one live play each
     for item in parsed:
         track_id, played_at = item.play.track_id, item.play.played_at
         if id(item) in skip:
             batch.setdefault(track_id, []).append(played_at)
             continue
-        if (span := recent.imported_span(track_id, played_at, used)) is not None:
-            # Imported from the export already (its ts is when the play ended).
-            used.add(span)
+        if id(item) in stored or id(item) in imported_ids:
             continue
-        if recent.has_play_near(track_id, played_at) or any(
-            abs(t - played_at) < DUPLICATE_WINDOW for t in batch.get(track_id, ())
-        ):
+        if any(abs(t - played_at) < DUPLICATE_WINDOW for t in batch.get(track_id, ())):
             continue
         batch.setdefault(track_id, []).append(played_at)
         new.append(item)

@@ -16,6 +16,7 @@ from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
 from .account_repairs import AccountRepairs
+from .blacklist_sync import async_sync_blacklist
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
 from .engine.models import Play, PlayDetails, ScrobblerData, ScrobblerStatus
 from .engine.mongo_client import describe_error
@@ -141,10 +142,15 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             self.outbox.schedule_save(account, data)
 
     async def _connect(self, data: ScrobblerData) -> tuple[Account, ScrobblerData]:
-        """Create indexes, find the account and read its totals."""
+        """Create indexes, find the account, apply a changed blacklist and read its totals."""
         self.repairs.index_report(await self.store.ensure_indexes())
+        blacklist = self._blacklist()
         account = await self.store.load_account(
-            self.config_entry.unique_id or "", self.config_entry.title, self._blacklist()
+            self.config_entry.unique_id or "", self.config_entry.title, blacklist
+        )
+        # Before counting: the totals count what the blacklist leaves.
+        await async_sync_blacklist(
+            self.hass, self.config_entry, self.store, account.owner, blacklist
         )
         return account, await self._read_totals(data, account)
 

@@ -323,6 +323,8 @@ async def test_import_validates_its_input(
                 blocking=True,
             )
         assert err.value.translation_key == key
+        if key == "import_path_not_allowed":  # names where the export may go instead
+            assert err.value.translation_placeholders["allowed"] == str(export_dir)
 
     # Files that are not an export. A folder with one of them is refused as a whole.
     valid = generate_export(catalog, START, 5, seed=3, noise=False)

@@ -365,8 +365,15 @@ async def test_blacklisting_by_enrichment_rebuilds_statistics(
     banned = catalog.tracks[tracks[0]].artist_ids[0]
     others = [t for t in tracks if banned not in catalog.tracks[t].artist_ids][:3]
     order = [others[0], others[1], tracks[0], others[2], tracks[0]]
+    # Whole plays (ms_played = the track's length): the flush changes only the blacklisted
+    # plays' counts, not the others' listening time (test_import_duration covers that).
     entries = [
-        music_entry(catalog, track_id, START + timedelta(minutes=10 * i), 120_000)
+        music_entry(
+            catalog,
+            track_id,
+            START + timedelta(minutes=10 * i),
+            catalog.tracks[track_id].duration_ms,
+        )
         for i, track_id in enumerate(order)
     ]
     write_export(export_dir, entries, per_file=100)

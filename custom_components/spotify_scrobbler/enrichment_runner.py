@@ -71,7 +71,7 @@ class EnrichmentRunner:
             self.client, self.gate, self.coordinator.store, account.owner, self._blacklist
         )
         enricher.on_progress = self._on_progress
-        enricher.before_blacklisting = self._before_blacklisting
+        enricher.before_changing = self._before_changing
         enricher.after_flush = partial(self._after_flush, enricher)
         self.enricher = enricher
         self.task = self.entry.async_create_background_task(
@@ -92,18 +92,20 @@ class EnrichmentRunner:
     def _blacklist(self) -> list[str]:
         return list(self.entry.options.get(CONF_BLACKLISTED_ARTISTS, []))
 
-    async def _before_blacklisting(self, oldest: datetime) -> None:
+    async def _before_changing(self, oldest: datetime) -> None:
         # Durable before the plays change: a restart before the rebuild still rebuilds.
         await async_mark_statistics_stale(self.hass, self.entry, oldest)
 
     async def _after_flush(self, enricher: MetadataEnricher) -> None:
-        """Rebuild the statistics from the oldest play the flush blacklisted."""
-        oldest, enricher.oldest_blacklisted = enricher.oldest_blacklisted, None
+        """Rebuild the statistics from the oldest play the flush blacklisted or re-timed."""
+        oldest, enricher.oldest_changed = enricher.oldest_changed, None
         if oldest is not None:
             await async_refresh_statistics(self.hass, self.entry, oldest)
 
     async def _run(self, enricher: MetadataEnricher) -> None:
         try:
+            # Once per account: plays older versions imported get their track's length.
+            await enricher.queue_older_imports()
             await enricher.count_pending()
         except PyMongoError:
             _LOGGER.debug("cannot count the tracks waiting for enrichment; retrying later")

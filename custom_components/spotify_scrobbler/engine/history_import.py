@@ -10,6 +10,14 @@ Plain asyncio (no Home Assistant imports), like scrobbler.py, so the benchmark c
   or per small batch would take hours on a large history.
 * ``import_enrichment.MetadataEnricher`` later fills the album and artist ids the export
   lacks, a few Spotify requests per minute through the shared request gate.
+
+``durationMs`` of an imported play is what Your Spotify's own importer stores there: the
+track's length (``duration_ms``), the same measure as a live play's. Until the track is known
+(a stub, or a stored track without a length) it holds the export's ``ms_played``, so that
+every sum of ``durationMs`` (Your Spotify's listening time, our totals, statistics and
+``top``) counts the play with the best length known; the enrichment replaces it with the
+track's length, and it stays ``ms_played`` for tracks Spotify does not know. ``ms_played``
+itself is always kept in ``scrobbler_ms_played``, which the duplicate matching reads.
 """
 
 from __future__ import annotations
@@ -38,9 +46,19 @@ from .your_spotify import BLACKLISTED_BY
 INSERT_BATCH: Final = 5_000  # plays per insert_many
 PENDING_COLLECTION: Final = "scrobbler_import_pending"
 STAGING_COLLECTION: Final = "scrobbler_import_staging"
-# Our field on imported play documents: the export's ms_played. A stored play with it sits
-# exactly at its export ts (the import's own rule applies); one without it is a live play.
+# Our field on imported play documents: the export's ms_played, never changed. A stored play
+# with it sits exactly at its export ts (the import's own rule applies); one without it is a
+# live play.
 IMPORTED_FIELD: Final = "scrobbler_ms_played"
+# What track_info_of reads from a track document.
+TRACK_PROJECTION: Final = {
+    "_id": 0,
+    "id": 1,
+    "album": 1,
+    "artists": 1,
+    "duration_ms": 1,
+    "scrobbler_stub": 1,
+}
 RECENT_DAYS: Final = timedelta(days=1)  # the live loop may be writing plays this recent
 
 type RunBlocking = Callable[..., Awaitable[Any]]  # (func, *args) -> func(*args), off the loop
@@ -64,10 +82,11 @@ class SegmentResult:
 
 @dataclass(slots=True, frozen=True)
 class TrackInfo:
-    """The ids a play document takes from its track."""
+    """What a play document takes from its track: ids, and its length when known."""
 
     album_id: str | None
     artist_ids: tuple[str, ...]
+    duration_ms: int | None = None  # None: unknown (the play keeps its ms_played)
 
 
 class HistoryImporter:
@@ -129,7 +148,7 @@ class HistoryImporter:
         tracks: dict[str, TrackInfo | None] = {}
         cursor = self.store.tracks.find(
             {},
-            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
+            TRACK_PROJECTION,
             batch_size=10_000,
         )
         async for doc in cursor:
@@ -244,15 +263,17 @@ class HistoryImporter:
         return inserted
 
     def _document(self, play: ExportPlay, info: TrackInfo | None) -> Document:
-        # Your Spotify's play document. durationMs is what the export measured (ms_played);
-        # ids unknown until enrichment are null. IMPORTED_FIELD (ours) marks an imported play.
+        # Your Spotify's play document: durationMs the track's length, ms_played until it is
+        # known (see the module's docstring); ids unknown until enrichment are null.
+        # IMPORTED_FIELD (ours) marks an imported play and keeps ms_played.
+        length = info.duration_ms if info else None
         doc: Document = {
             "owner": self.owner,
             "id": play.track_id,
             "albumId": info.album_id if info else None,
             "primaryArtistId": info.artist_ids[0] if info else None,
             "artistIds": list(info.artist_ids) if info else [],
-            "durationMs": play.ms_played,
+            "durationMs": play.ms_played if length is None else length,
             "played_at": play.played_at,
             IMPORTED_FIELD: play.ms_played,
         }
@@ -262,11 +283,18 @@ class HistoryImporter:
 
 
 def track_info_of(doc: Document) -> TrackInfo | None:
-    """Album and artist ids of a stored full track; None for a stub or an incomplete one."""
+    """Ids and length of a stored full track; None for a stub or an incomplete one."""
     artists = tuple(a for a in doc.get("artists") or () if isinstance(a, str))
     if "scrobbler_stub" in doc or not isinstance(doc.get("album"), str) or not artists:
         return None
-    return TrackInfo(doc["album"], artists)
+    return TrackInfo(doc["album"], artists, track_length(doc.get("duration_ms")))
+
+
+def track_length(value: object) -> int | None:
+    """A track's ``duration_ms`` if it is one (a positive integer), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 def _stub_track(play: ExportPlay) -> Document:

@@ -1,8 +1,11 @@
-"""Background enrichment of imported plays: album and artist ids from Spotify.
+"""Background enrichment of imported plays: album and artist ids, and track lengths.
 
 Plain asyncio (no Home Assistant imports), like history_import.py. The export has no album
 or artist ids; ``MetadataEnricher`` fetches each track (then each new artist) from Spotify,
-a few requests a minute through the shared request gate, and writes the ids to the plays.
+a few requests a minute through the shared request gate, and writes the ids to the plays,
+and the track's length to ``durationMs`` of the imported ones (history_import's rule).
+Imported plays of older versions, which kept ``ms_played`` there, get the track's length
+too: ``queue_older_imports`` queues their tracks once per account.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from bson import ObjectId
 from pymongo.errors import PyMongoError
 
 from .history_import import (
+    IMPORTED_FIELD,
     INSERT_BATCH,
     PENDING_COLLECTION,
     STAGING_COLLECTION,
+    TRACK_PROJECTION,
     TrackInfo,
     as_utc,
     insert_ignoring_duplicates,
     track_info_of,
+    track_length,
 )
 from .payload import EARLIEST_PLAY, artist_document, parse_item
 from .spotify import (
@@ -51,6 +57,9 @@ BATCH_TRACKS: Final = 50  # Spotify's /tracks?ids= limit (apps with extended quo
 # lack ids (FerretDB scans the collection for any update not by _id).
 ENRICH_FLUSH_TRACKS: Final = 500
 DELETE_BATCH: Final = 50_000  # _ids per delete_many (keeps the command far below 16 MB)
+# Set on the account's users document once the tracks of plays imported by older versions
+# (durationMs = ms_played) are queued for the track's length (queue_older_imports).
+OLDER_IMPORTS_QUEUED: Final = "import_durations_queued"  # in its ``scrobbler`` sub-document
 # parse_item needs a played_at to read a track object; any instant it accepts will do.
 _PLACEHOLDER_PLAYED_AT: Final = EARLIEST_PLAY.isoformat()
 
@@ -96,12 +105,14 @@ class MetadataEnricher:
         self.unknown_tracks = 0  # Spotify does not know them (404): ids stay null
         self.remaining: int | None = None
         self.on_progress: Callable[[], None] = lambda: None
-        # Awaited before a flush blacklists plays (with the oldest one's played_at), and
-        # after every flush: the statistics must follow (see ``oldest_blacklisted``).
-        self.before_blacklisting: Callable[[datetime], Awaitable[None]] | None = None
+        # Awaited before a flush changes what counted plays count (blacklists them, or gives
+        # them their track's length), with the oldest one's played_at, and after every
+        # flush: the statistics must follow (see ``oldest_changed``).
+        self.before_changing: Callable[[datetime], Awaitable[None]] | None = None
         self.after_flush: Callable[[], Awaitable[None]] | None = None
-        # Oldest played_at a flush blacklisted since the consumer last reset it to None.
-        self.oldest_blacklisted: datetime | None = None
+        # Oldest played_at whose counted plays or listening time a flush changed, since the
+        # consumer last reset it to None.
+        self.oldest_changed: datetime | None = None
         self._resolved: dict[str, TrackInfo] = {}  # not yet written to the plays
         self._unknown: set[str] = set()
         self._artists_todo: set[str] = set()  # stored as stubs; full data still to fetch
@@ -134,6 +145,33 @@ class MetadataEnricher:
             except SpotifyError as err:
                 _LOGGER.debug("metadata enrichment failed (%s), retrying later", err)
                 await self._sleep(self.retry_delay)
+
+    async def queue_older_imports(self) -> int:
+        """Queue, once per account, the tracks of imported plays that already have ids.
+
+        Older versions kept ``ms_played`` in ``durationMs`` and never revisited an enriched
+        play; their tracks are stored in full, so the queue gives those plays the track's
+        length without a Spotify request. One scan of the account's imported plays, then a
+        flag on its users document. Returns how many tracks were queued.
+        """
+        user = await self.store.users.find_one({"_id": self.owner}, {"_id": 0, "scrobbler": 1})
+        ours = user.get("scrobbler") if user is not None else None
+        if user is None or (isinstance(ours, dict) and ours.get(OLDER_IMPORTS_QUEUED) is True):
+            return 0
+        match = {
+            "owner": self.owner,
+            IMPORTED_FIELD: {"$exists": True},
+            "primaryArtistId": {"$ne": None},
+        }
+        cursor = await self.store.infos.aggregate([{"$match": match}, {"$group": {"_id": "$id"}}])
+        ids = [row["_id"] async for row in cursor if isinstance(row.get("_id"), str)]
+        await insert_ignoring_duplicates(
+            self.pending, [{"owner": self.owner, "id": track_id} for track_id in ids]
+        )
+        await self.store.users.update_one(
+            {"_id": self.owner}, {"$set": {f"scrobbler.{OLDER_IMPORTS_QUEUED}": True}}
+        )
+        return len(ids)
 
     async def count_pending(self) -> int:
         """Tracks waiting for enrichment."""
@@ -180,8 +218,8 @@ class MetadataEnricher:
         if self._resolved:
             oldest = await self._write_ids()
             if oldest is not None:
-                previous = self.oldest_blacklisted
-                self.oldest_blacklisted = oldest if previous is None else min(previous, oldest)
+                previous = self.oldest_changed
+                self.oldest_changed = oldest if previous is None else min(previous, oldest)
         done = [*self._resolved, *self._unknown]
         for start in range(0, len(done), ENRICH_FLUSH_TRACKS):
             chunk = done[start : start + ENRICH_FLUSH_TRACKS]
@@ -196,8 +234,11 @@ class MetadataEnricher:
             await self.after_flush()
 
     async def _write_ids(self) -> datetime | None:
-        """Give the resolved tracks' plays their ids; the oldest play it blacklisted.
+        """Give the resolved tracks' plays their ids and lengths; the oldest play changed.
 
+        Plays without ids get them (and the blacklist); imported plays (ours) get their
+        track's length in ``durationMs``, also those enriched by older versions. Only plays
+        that change are rewritten, so a flush repeated over the same plays writes nothing.
         FerretDB scans the whole collection for every update, even by _id, so the plays
         are replaced instead: copied (with their ids) to a staging collection, deleted by
         _id (only those copied: a play stored meanwhile stays), and inserted again from it.
@@ -205,28 +246,28 @@ class MetadataEnricher:
         step (or before an import); nothing is lost.
         """
         blacklist = set(self._blacklist())
-        match = {"owner": self.owner, "primaryArtistId": None, "id": {"$in": list(self._resolved)}}
+        match = {
+            "owner": self.owner,
+            "id": {"$in": list(self._resolved)},
+            "$or": [{"primaryArtistId": None}, {IMPORTED_FIELD: {"$exists": True}}],
+        }
         replaced: list[Document] = []
         oldest: datetime | None = None
         async for doc in self.store.infos.find(match, batch_size=10_000):
             info = self._resolved.get(doc.get("id"))  # type: ignore[arg-type]
             if info is None:
                 continue
-            doc.update(
-                albumId=info.album_id,
-                primaryArtistId=info.artist_ids[0],
-                artistIds=list(info.artist_ids),
-            )
-            if info.artist_ids[0] in blacklist and "blacklistedBy" not in doc:
-                doc["blacklistedBy"] = list(BLACKLISTED_BY)
-                if isinstance(played_at := doc.get("played_at"), datetime):
-                    played_at = as_utc(played_at)
-                    oldest = played_at if oldest is None else min(oldest, played_at)
+            changed, counts_changed = _complete(doc, info, blacklist)
+            if not changed:
+                continue
             replaced.append(doc)
+            if counts_changed and isinstance(played_at := doc.get("played_at"), datetime):
+                played_at = as_utc(played_at)
+                oldest = played_at if oldest is None else min(oldest, played_at)
         if not replaced:
             return None
-        if oldest is not None and self.before_blacklisting is not None:
-            await self.before_blacklisting(oldest)
+        if oldest is not None and self.before_changing is not None:
+            await self.before_changing(oldest)
         await insert_ignoring_duplicates(self.staging, replaced)
         ids = [doc["_id"] for doc in replaced]
         for start in range(0, len(ids), DELETE_BATCH):
@@ -240,10 +281,7 @@ class MetadataEnricher:
 
     async def _stored_infos(self, ids: Sequence[str]) -> dict[str, TrackInfo]:
         found: dict[str, TrackInfo] = {}
-        cursor = self.store.tracks.find(
-            {"id": {"$in": list(ids)}},
-            {"_id": 0, "id": 1, "album": 1, "artists": 1, "scrobbler_stub": 1},
-        )
+        cursor = self.store.tracks.find({"id": {"$in": list(ids)}}, TRACK_PROJECTION)
         async for doc in cursor:
             if (info := track_info_of(doc)) is not None:
                 found[doc["id"]] = info
@@ -347,7 +385,10 @@ class MetadataEnricher:
                 albums.append(parsed.album)
             for artist in parsed.artists:
                 stubs.setdefault(artist["id"], artist)
-            infos[parsed.play.track_id] = TrackInfo(parsed.play.album_id, parsed.play.artist_ids)
+            play = parsed.play
+            infos[play.track_id] = TrackInfo(
+                play.album_id, play.artist_ids, track_length(play.duration_ms)
+            )
         if not tracks:
             return infos
         enriched = await self.store.enriched_artist_ids(stubs)
@@ -361,6 +402,28 @@ class MetadataEnricher:
         await insert_ignoring_duplicates(self.store.tracks, tracks)
         self._artists_todo.update(i for i in stubs if i not in enriched)
         return infos
+
+
+def _complete(doc: Document, info: TrackInfo, blacklist: set[str]) -> tuple[bool, bool]:
+    """Fill in a play from its track: (whether it changed, whether what it counts did)."""
+    counted = "blacklistedBy" not in doc
+    changed = counts_changed = False
+    if doc.get("primaryArtistId") is None:
+        doc.update(
+            albumId=info.album_id,
+            primaryArtistId=info.artist_ids[0],
+            artistIds=list(info.artist_ids),
+        )
+        changed = True
+        if info.artist_ids[0] in blacklist and counted:
+            doc["blacklistedBy"] = list(BLACKLISTED_BY)
+            counts_changed = True
+    length = info.duration_ms
+    if IMPORTED_FIELD in doc and length is not None and doc.get("durationMs") != length:
+        doc["durationMs"] = length  # the play's ms_played stays in IMPORTED_FIELD
+        changed = True
+        counts_changed = counts_changed or counted
+    return changed, counts_changed
 
 
 async def restore_staged(store: ScrobbleStore, owner: ObjectId) -> None:

@@ -134,11 +134,11 @@ class RecentPlays:
                 self._imported[track_id] = spans
             else:
                 del self._imported[track_id]
-        kept = {
+        spans_kept = {
             (track_id, start) for track_id, spans in self._imported.items() for start, _ in spans
         }
-        self._bounds = {key: bounds for key, bounds in self._bounds.items() if key in kept}
-        self._absorbed = {key: at for key, at in self._absorbed.items() if key in kept}
+        self._bounds = {key: bounds for key, bounds in self._bounds.items() if key in spans_kept}
+        self._absorbed = {key: at for key, at in self._absorbed.items() if key in spans_kept}
         if self.complete_from is not None and self.complete_from < before:
             self.complete_from = before
 

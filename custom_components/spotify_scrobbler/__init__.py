@@ -44,6 +44,7 @@ from .engine.spotify import (
     SpotifyError,
 )
 from .engine.store import Account, Document, ScrobbleStore
+from .export_manager import HistoryExportManager
 from .import_manager import HistoryImportManager
 from .outbox import Outbox
 from .services import async_setup_services
@@ -87,6 +88,7 @@ class ScrobblerRuntimeData:
     coordinator: ScrobblerCoordinator
     mongo_client: AsyncMongoClient[Document]
     importer: HistoryImportManager
+    exporter: HistoryExportManager
 
 
 type SpotifyScrobblerConfigEntry = ConfigEntry[ScrobblerRuntimeData]
@@ -189,7 +191,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
         hass, scrobbler.enrich_deferred_artists(), f"{DOMAIN} artist lookups of {entry.title}"
     )
     importer = HistoryImportManager(hass, entry, coordinator, client, shared.gate)
-    entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client, importer)
+    exporter = HistoryExportManager(hass, entry, coordinator)
+    entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client, importer, exporter)
     # A coordinator only polls while someone listens; scrobbling must go on even when
     # every entity is disabled, so the entry itself listens.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))
@@ -197,20 +200,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
 
     async def close_on_stop(_: Event) -> None:
         await importer.async_stop()
+        await exporter.async_stop()
         await mongo_client.close()
 
     # Not listen_once: its remover logs an error when the entry is unloaded after the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await importer.async_setup()  # continues an unfinished history import
+    await exporter.async_setup()
     return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> None:
     """Delete the account's files in HA's storage (MongoDB's data is the user's and stays)."""
     await Outbox(hass, entry.entry_id).async_remove()
-    # The history import's progress and the statistics' rebuild marker.
-    for kind in ("import", "statistics"):
+    # The history import's and export's progress and the statistics' rebuild marker.
+    for kind in ("import", "export", "statistics"):
         await Store[dict[str, object]](hass, 1, f"{DOMAIN}.{kind}.{entry.entry_id}").async_remove()
 
 
@@ -219,6 +224,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigE
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.importer.async_stop()
+        await entry.runtime_data.exporter.async_stop()
         await entry.runtime_data.coordinator.outbox.async_flush()
         await entry.runtime_data.mongo_client.close()
     return unloaded

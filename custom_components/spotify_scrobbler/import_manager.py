@@ -207,7 +207,12 @@ class HistoryImportManager:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="import_path_not_allowed",
-                translation_placeholders={"path": path},
+                translation_placeholders={
+                    "path": path,
+                    # What this installation allows: /media on HA OS and Container,
+                    # <config>/media on Core, plus allowlist_external_dirs.
+                    "allowed": ", ".join(sorted(self.hass.config.allowlist_external_dirs)),
+                },
             )
         files = await self.hass.async_add_executor_job(export_files, target)
         if not files:

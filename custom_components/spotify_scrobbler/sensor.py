@@ -20,6 +20,7 @@ from . import SpotifyScrobblerConfigEntry
 from .coordinator import ScrobblerCoordinator
 from .engine.models import ScrobblerData, ScrobblerStatus
 from .entity import ScrobblerEntity
+from .export_sensor import ExportProgressSensor
 from .import_sensor import ImportProgressSensor
 
 PARALLEL_UPDATES = 0  # entities only read coordinator data
@@ -84,6 +85,7 @@ async def async_setup_entry(
         [LastScrobbledSensor(coordinator)]
         + [ScrobblerCountSensor(coordinator, description) for description in SENSORS]
         + [ImportProgressSensor(coordinator, entry.runtime_data.importer)]
+        + [ExportProgressSensor(coordinator, entry.runtime_data.exporter)]
     )
 
 

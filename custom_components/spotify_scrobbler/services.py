@@ -1,4 +1,4 @@
-"""Actions: spotify_scrobbler.sync_now, recent_plays and top."""
+"""Actions: spotify_scrobbler.sync_now, recent_plays, top, import_history, export_history."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .const import DOMAIN
 from .engine.models import PlayDetails, ScrobblerStatus
 from .engine.payload import details_from_documents
 from .engine.top import KINDS, MAX_LIMIT, ORDERS, top_entries
+from .export_manager import ExportRequest
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
@@ -60,6 +61,18 @@ TOP_SCHEMA = vol.Schema(
 ATTR_PATH = "path"
 IMPORT_HISTORY_SCHEMA = vol.Schema(
     {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string, vol.Required(ATTR_PATH): cv.string}
+)
+ATTR_INCLUDE_BLACKLISTED = "include_blacklisted"
+ATTR_WHOLE_SECONDS = "whole_seconds"
+EXPORT_HISTORY_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_PATH): cv.string,
+        vol.Optional(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_END): cv.datetime,
+        vol.Optional(ATTR_INCLUDE_BLACKLISTED, default=True): cv.boolean,
+        vol.Optional(ATTR_WHOLE_SECONDS, default=False): cv.boolean,
+    }
 )
 
 
@@ -144,6 +157,23 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     hass.services.async_register(
         DOMAIN, "import_history", import_history, schema=IMPORT_HISTORY_SCHEMA
+    )
+
+    async def export_history(call: ServiceCall) -> None:
+        # Validates and starts the export; it runs in the background (progress sensor).
+        entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+        start, end = _top_range(call.data)  # no period: the start/end checks only
+        request = ExportRequest(
+            call.data[ATTR_PATH],
+            start,
+            end,
+            call.data[ATTR_INCLUDE_BLACKLISTED],
+            call.data[ATTR_WHOLE_SECONDS],
+        )
+        await entry.runtime_data.exporter.async_start(request)
+
+    hass.services.async_register(
+        DOMAIN, "export_history", export_history, schema=EXPORT_HISTORY_SCHEMA
     )
 
 

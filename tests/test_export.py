@@ -108,6 +108,48 @@ async def plays_of(mongo_db: MongoDb, owner: ObjectId, **query: Any) -> set[Key]
     return set(pairs)
 
 
+SpokenKey = tuple[datetime, int, str | None, str | None, str | None]
+
+
+def spoken_key(entry: dict[str, Any]) -> SpokenKey:
+    """What identifies a spoken entry: time, ms_played, the item's uri and title."""
+    moment = parse_time(entry["ts"])
+    assert moment is not None
+    title = entry.get("episode_name") or entry.get("audiobook_chapter_title")
+    return (
+        moment,
+        entry["ms_played"],
+        entry.get("spotify_episode_uri"),
+        entry.get("audiobook_chapter_uri"),
+        title,
+    )
+
+
+def split_spoken(
+    entries: list[dict[str, Any]], spoken_docs: list[SpokenKey], names: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(music entries, spoken entries): the spoken ones last, in files of their own, exactly
+    the kept ones."""
+    music = [e for e in entries if e["spotify_track_uri"] is not None]
+    spoken = [e for e in entries if e["spotify_track_uri"] is None]
+    assert spoken_docs
+    assert entries == music + spoken
+    assert sorted(map(spoken_key, spoken)) == sorted(spoken_docs)
+    assert len(names) == -(-len(music) // PER_FILE) + -(-len(spoken) // PER_FILE)
+    return music, spoken
+
+
+async def spoken_of(mongo_db: MongoDb, owner: ObjectId) -> list[SpokenKey]:
+    """The account's kept spoken plays (checked to hold no duplicate)."""
+    cursor = mongo_db["scrobbler_spoken_plays"].find({"owner": owner})
+    keys = [
+        spoken_key({**doc, "ts": doc["ts"].isoformat().replace("+00:00", "Z")})
+        async for doc in cursor
+    ]
+    assert len(keys) == len(set(keys))
+    return sorted(keys, key=lambda key: (key[0], key[2] or key[3] or ""))
+
+
 async def build_source(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
@@ -181,6 +223,11 @@ def read_export(folder: Path) -> tuple[list[str], list[dict[str, Any]]]:
     return names, entries
 
 
+def music_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The music entries (the spoken ones have no track uri)."""
+    return [entry for entry in entries if entry["spotify_track_uri"] is not None]
+
+
 def keys_of(entries: list[dict[str, Any]]) -> list[Key]:
     """(track id, instant) of each entry, as the import reads them."""
     keys = []
@@ -251,7 +298,10 @@ async def test_export_writes_spotify_files_and_round_trips_exactly(
     await export(hass, entry, out)
 
     names, entries = read_export(out)
-    assert len(names) == -(-len(source) // PER_FILE)
+    # The podcast episodes and audiobook chapters the import kept come after the music,
+    # in files of their own, with their own fields; they never were plays.
+    spoken_docs = await spoken_of(mongo_db, owner)
+    entries, spoken = split_spoken(entries, spoken_docs, names)
     assert len(batches) > len(source) // BATCH  # read a batch at a time
     keys = keys_of(entries)
     assert len(keys) == len(set(keys))
@@ -268,21 +318,27 @@ async def test_export_writes_spotify_files_and_round_trips_exactly(
     assert state is not None
     assert state.state == "100.0"
     assert state.attributes["status"] == "finished"
-    assert state.attributes["plays"] == state.attributes["exported"] == len(source)
+    exported = len(source) + len(spoken)
+    assert state.attributes["plays"] == state.attributes["exported"] == exported
+    assert state.attributes["spoken"] == len(spoken)
     assert state.attributes["files"] == len(names)
     assert state.attributes["skipped"] == 0
     note = (await notifications(hass, hass_ws_client))[f"{DOMAIN}_export_{entry.entry_id}"]
-    assert f"**{len(source)}** plays exported to {len(names)} file(s) in `{out}`" in note["message"]
+    assert f"**{exported}** plays exported to {len(names)} file(s) in `{out}`" in note["message"]
+    assert f"{len(spoken)} are podcast episodes and audiobook chapters" in note["message"]
     assert names[-1] in note["message"]
 
     # The round trip: another account, empty, imports the folder.
     fake_spotify.plays = []
     other = await setup_entry(unique_id="round-trip-user")
     await run_import(hass, other, out)
-    assert await plays_of(mongo_db, await owner_of(mongo_db, "round-trip-user")) == source
+    other_owner = await owner_of(mongo_db, "round-trip-user")
+    assert await plays_of(mongo_db, other_owner) == source
+    assert await spoken_of(mongo_db, other_owner) == spoken_docs
     # Into the same account again: everything is already there.
     await run_import(hass, entry, out)
     assert await plays_of(mongo_db, owner) == source
+    assert await spoken_of(mongo_db, owner) == spoken_docs
 
 
 async def test_export_of_a_period_without_blacklisted_in_whole_seconds(
@@ -317,9 +373,13 @@ async def test_export_of_a_period_without_blacklisted_in_whole_seconds(
 
     _, entries = read_export(out)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e["ts"]) for e in entries)
-    assert set(keys_of(entries)) == {(i, at.replace(microsecond=0)) for i, at in wanted}
+    assert set(keys_of(music_of(entries))) == {(i, at.replace(microsecond=0)) for i, at in wanted}
+    spoken = await mongo_db["scrobbler_spoken_plays"].count_documents(
+        {"owner": owner, "ts": {"$gte": start, "$lt": end}}
+    )
+    assert len(entries) - len(music_of(entries)) == spoken
     attrs = hass.states.get(SENSOR).attributes  # type: ignore[union-attr]
-    assert (attrs["plays"], attrs["exported"]) == (len(wanted), len(wanted))
+    assert (attrs["plays"], attrs["exported"]) == (len(wanted) + spoken, len(wanted) + spoken)
     assert (attrs["include_blacklisted"], attrs["whole_seconds"]) == (False, True)
 
 
@@ -404,10 +464,12 @@ async def test_export_resumes_after_mongodb_failures(
     monkeypatch.setattr(AsyncCursor, "to_list", flaky)
     await export(hass, entry, allowed / "flaky")
     _, entries = read_export(allowed / "flaky")
-    keys = keys_of(entries)
+    keys = keys_of(music_of(entries))
     assert len(keys) == len(set(keys))
     assert set(keys) == source
-    assert hass.states.get(SENSOR).attributes["exported"] == len(source)  # type: ignore[union-attr]
+    exported = len(entries)
+    assert exported == len(source) + len(await spoken_of(mongo_db, owner))
+    assert hass.states.get(SENSOR).attributes["exported"] == exported  # type: ignore[union-attr]
 
 
 async def test_export_cut_by_an_unload(
@@ -470,7 +532,7 @@ async def test_export_cut_by_an_unload(
         await export(hass, entry, out)
     (out / complete[0]).unlink()
     await export(hass, entry, out)
-    assert set(keys_of(read_export(out)[1])) == source
+    assert set(keys_of(music_of(read_export(out)[1]))) == source
 
 
 async def test_export_failure_and_a_crash_are_reported(

@@ -137,6 +137,8 @@ async def test_write_whose_reply_was_lost(
     await tick(hass)  # nothing more is announced later
     assert len(events) == len(later)
     await assert_statistics_match(hass, entry, mongo_db)
+    # Our own write found stored is never taken for another scrobbler's.
+    assert not [i for i in ir.async_get(hass).issues if i[1].startswith("other_scrobbler")]
 
 
 async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry, uri: str, name: str) -> None:

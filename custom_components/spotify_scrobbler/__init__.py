@@ -159,7 +159,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     mongo_client = await hass.async_add_executor_job(
         partial(build_mongo_client, entry.data[CONF_URI], appname=DOMAIN)
     )
-    store = ScrobbleStore(mongo_client[entry.data[CONF_DATABASE]], shared.metadata_lock)
+    store = ScrobbleStore(
+        mongo_client[entry.data[CONF_DATABASE]], shared.metadata_lock, writer=entry.entry_id
+    )
     known = KnownMetadata.empty()
 
     def scrobbler_for(account: Account, pending: PendingPlays, recent: RecentPlays) -> Scrobbler:

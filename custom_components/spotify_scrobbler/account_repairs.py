@@ -19,6 +19,7 @@ from .repairs import (
     ISSUE_FOREIGN_INDEX,
     ISSUE_GAP,
     ISSUE_MONGODB_UNREACHABLE,
+    ISSUE_OTHER_SCROBBLER,
     ISSUE_OUTBOX_FULL,
     ISSUE_PREMIUM_REQUIRED,
     ISSUE_REAUTH_REQUIRED,
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 MONGODB_REPAIR_AFTER: Final = timedelta(minutes=15)  # one blip is no issue
+# The other-scrobbler issue goes once no play of another scrobbler was seen for this long
+# (whoever polls first stores a play: with both running, it is seen within hours).
+OTHER_SCROBBLER_QUIET: Final = timedelta(days=7)
 
 
 class AccountRepairs:
@@ -142,6 +146,44 @@ class AccountRepairs:
             end=local_minutes(end),
             count=str(count),
         )
+
+    def other_scrobbler(self, foreign_plays: int) -> None:
+        """Plays another program had stored first (a cycle that wrote successfully).
+
+        One issue per account, kept across restarts with the count and the last sighting;
+        removed once none was seen for OTHER_SCROBBLER_QUIET.
+        """
+        issue = ISSUE_OTHER_SCROBBLER
+        known = ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id(issue, self.entry))
+        data = (known.data or {}) if known else {}
+        now = dt_util.utcnow()
+        if not foreign_plays:
+            if known is not None:
+                last_seen = dt_util.parse_datetime(str(data.get("last_seen", "")))
+                if last_seen is None or now - last_seen >= OTHER_SCROBBLER_QUIET:
+                    clear_issue(self.hass, issue, self.entry)
+            return
+        count = foreign_plays + _int(data.get("count"))
+        if known is None:
+            _LOGGER.warning(
+                "%s: %s plays were already stored by another program scrobbling this account "
+                "(Your Spotify, or another Home Assistant); each play is still stored once",
+                self.entry.title,
+                foreign_plays,
+            )
+        raise_issue(
+            self.hass,
+            issue,
+            self.entry,
+            severity=ir.IssueSeverity.WARNING,
+            data={"count": count, "last_seen": now.isoformat()},
+            count=str(count),
+            last_seen=local_minutes(now),
+        )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def local_minutes(moment: datetime) -> str:

@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 from .account_repairs import AccountRepairs
 from .blacklist_sync import async_sync_blacklist
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN, EVENT_SCROBBLED, SCAN_INTERVAL
-from .engine.models import Play, PlayDetails, ScrobblerData, ScrobblerStatus
+from .engine.models import CycleResult, Play, PlayDetails, ScrobblerData, ScrobblerStatus
 from .engine.mongo_client import describe_error
 from .engine.payload import details_from_documents
 from .engine.pending import PendingPlays
@@ -174,8 +174,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             if scrobbler.pending.changed:
                 await self.outbox.async_save_now(scrobbler.account, data)
 
-        if result.gap is not None:
-            self.repairs.gap(*result.gap)
+        self._cycle_repairs(result)
         data = replace(
             data,
             new_plays=result.new_plays,
@@ -209,6 +208,13 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
                 translation_placeholders={"error": str(result.fetch_error)},
             ) from result.fetch_error
         return data
+
+    def _cycle_repairs(self, result: CycleResult) -> None:
+        """The issues a cycle's outcome raises or clears: a gap, another scrobbler."""
+        if result.gap is not None:
+            self.repairs.gap(*result.gap)
+        if self._connected and result.storage_error is None:
+            self.repairs.other_scrobbler(result.summary.foreign)
 
     async def _refresh_connection(self, scrobbler: Scrobbler, data: ScrobblerData) -> ScrobblerData:
         """Connect if setup could not; re-read the totals when the day changed."""

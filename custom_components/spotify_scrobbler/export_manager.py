@@ -115,6 +115,7 @@ class HistoryExportManager:
             "plays": progress["total"],
             "exported": progress["exported"],
             "skipped": progress["skipped"],
+            "spoken": progress.get("spoken", 0),
             "files": len(progress["files"]),
             "started_at": progress["started_at"],
             "finished_at": progress["finished_at"],
@@ -206,6 +207,7 @@ class HistoryExportManager:
             "total": None,
             "exported": 0,
             "skipped": 0,
+            "spoken": 0,
             "files": [],
             "started_at": dt_util.utcnow().isoformat(),
             "finished_at": None,
@@ -268,6 +270,7 @@ class HistoryExportManager:
             total=counts.total,
             exported=counts.exported,
             skipped=counts.skipped,
+            spoken=counts.spoken,
             files=list(counts.files),
         )
         self._notify()
@@ -282,6 +285,7 @@ class HistoryExportManager:
             total=counts.total,
             exported=counts.exported,
             skipped=counts.skipped,
+            spoken=counts.spoken,
             files=list(counts.files),
             finished_at=dt_util.utcnow().isoformat(),
         )
@@ -299,6 +303,11 @@ def export_summary(progress: dict[str, Any]) -> str:
         ]
     else:
         lines = [f"No file was written in `{folder}`: no play was selected."]
+    if progress.get("spoken"):
+        lines.append(
+            f"Of them, {progress['spoken']} are podcast episodes and audiobook chapters that a "
+            "history import kept (never counted as music)."
+        )
     if progress["skipped"]:
         lines.append(
             f"Skipped: {progress['skipped']} plays without a usable Spotify track id or time."

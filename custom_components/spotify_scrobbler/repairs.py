@@ -1,4 +1,4 @@
-"""Repair issues: Premium, re-authorization, MongoDB unreachable, gaps, a full outbox."""
+"""Repair issues of an account: Spotify access, MongoDB, gaps, the play index, other writers."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ ISSUE_GAP: Final = "plays_may_be_missing"
 ISSUE_OUTBOX_FULL: Final = "outbox_full"
 ISSUE_DUPLICATE_PLAYS: Final = "duplicate_plays"
 ISSUE_FOREIGN_INDEX: Final = "foreign_play_index"
+ISSUE_OTHER_SCROBBLER: Final = "other_scrobbler"
 
 LEARN_MORE: Final = {
     ISSUE_PREMIUM_REQUIRED: "https://developer.spotify.com/documentation/web-api/concepts/quota-modes",
     ISSUE_DUPLICATE_PLAYS: "https://github.com/spotify-scrobbler/spotify_scrobbler#duplicate-plays-in-mongodb",
     ISSUE_FOREIGN_INDEX: "https://github.com/spotify-scrobbler/spotify_scrobbler#duplicate-plays-in-mongodb",
+    ISSUE_OTHER_SCROBBLER: "https://github.com/spotify-scrobbler/spotify_scrobbler#another-scrobbler-on-the-same-account",
 }
 
 
@@ -39,13 +41,16 @@ def raise_issue(
     *,
     suffix: str = "",
     severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    data: dict[str, str | int | float | None] | None = None,
     **placeholders: str,
 ) -> None:
-    """Create (or refresh) the account's issue."""
+    """Create (or refresh) the account's issue; with ``data`` it survives a restart."""
     ir.async_create_issue(
         hass,
         DOMAIN,
         issue_id(issue, entry, suffix),
+        data=data,
+        is_persistent=data is not None,
         is_fixable=False,
         severity=severity,
         translation_key=issue,

@@ -15,7 +15,6 @@ from custom_components.spotify_scrobbler.engine.export_writer import (
     remove_partial_files,
 )
 from custom_components.spotify_scrobbler.engine.history_export import (
-    BoundedMap,
     EntryNames,
     ExportRange,
     entry_ts,
@@ -23,6 +22,7 @@ from custom_components.spotify_scrobbler.engine.history_export import (
     ms_played_of,
     track_names,
 )
+from custom_components.spotify_scrobbler.engine.known_metadata import BoundedMap
 from custom_components.spotify_scrobbler.engine.payload import parse_time
 
 

@@ -8,17 +8,11 @@ from typing import Any, Final
 
 from .import_matching import MIN_MS_PLAYED, ExportPlay
 from .payload import SPOTIFY_ID, parse_time
+from .spoken_plays import Document, spoken_document, spoken_kind
 
 TRACK_URI_PREFIX: Final = "spotify:track:"
 # Why an entry was not imported, in the order the checks run.
 SKIP_REASONS: Final = ("malformed", "podcast", "audiobook", "no_track_id", "too_short")
-_EPISODE_FIELDS: Final = ("episode_name", "episode_show_name", "spotify_episode_uri")
-_AUDIOBOOK_FIELDS: Final = (
-    "audiobook_title",
-    "audiobook_uri",
-    "audiobook_chapter_uri",
-    "audiobook_chapter_title",
-)
 
 
 def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per reason
@@ -31,10 +25,8 @@ def classify(entry: Any) -> ExportPlay | str:  # noqa: PLR0911 -- one return per
         return "malformed"
     if ms_played < 0:
         return "malformed"
-    if any(entry.get(key) is not None for key in _EPISODE_FIELDS):
-        return "podcast"
-    if any(entry.get(key) is not None for key in _AUDIOBOOK_FIELDS):
-        return "audiobook"
+    if (kind := spoken_kind(entry)) is not None:
+        return kind
     uri = entry.get("spotify_track_uri")
     if not isinstance(uri, str) or not uri.startswith(TRACK_URI_PREFIX):
         return "no_track_id"  # local files, or nothing to identify the track by
@@ -63,6 +55,7 @@ class ClassifiedSegment:
 
     counts: ImportCounts  # read, skipped by reason
     plays: list[ExportPlay]
+    spoken: list[Document] = field(default_factory=list)  # episodes and chapters, kept apart
 
 
 def classify_segment(entries: Sequence[Any]) -> ClassifiedSegment:
@@ -73,14 +66,17 @@ def classify_segment(entries: Sequence[Any]) -> ClassifiedSegment:
     """
     counts = ImportCounts(read=len(entries))
     plays: list[ExportPlay] = []
+    spoken: list[Document] = []
     for entry in entries:
         result = classify(entry)
         if isinstance(result, str):
             counts.skipped[result] += 1
+            if result in ("podcast", "audiobook") and (doc := spoken_document(entry)):
+                spoken.append(doc)
         else:
             plays.append(result)
     plays.sort(key=lambda play: play.played_at)
-    return ClassifiedSegment(counts, plays)
+    return ClassifiedSegment(counts, plays, spoken)
 
 
 @dataclass(slots=True)

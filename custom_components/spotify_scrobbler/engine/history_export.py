@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,7 +41,9 @@ from pymongo.errors import PyMongoError
 
 from .export_writer import ExportFiles
 from .import_matching import MIN_MS_PLAYED
+from .known_metadata import BoundedMap
 from .payload import SPOTIFY_ID, as_utc
+from .spoken_plays import SpokenPlays, spoken_entry_fields
 from .store import IMPORTED_MS_FIELD, NOT_BLACKLISTED, STUB_FIELD, Document, ScrobbleStore
 
 READ_BATCH: Final = 2_000  # plays per cursor batch: converted and written together
@@ -78,6 +79,13 @@ _UNKNOWN_AFTER_URI: Final = (
     "offline",
     "offline_timestamp",
     "incognito_mode",
+)
+
+_TRACK_KEYS: Final = (
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+    "master_metadata_album_album_name",
+    "spotify_track_uri",
 )
 
 type RunBlocking = Callable[..., Awaitable[Any]]  # (func, *args) -> func(*args), off the loop
@@ -130,38 +138,24 @@ def export_entry(
     return entry
 
 
+def spoken_export_entry(doc: Mapping[str, Any], *, whole_seconds: bool) -> dict[str, Any] | None:
+    """A kept podcast episode or audiobook chapter as an entry (None: unusable document)."""
+    ts, ms_played = doc.get("ts"), doc.get("ms_played")
+    if not isinstance(ts, datetime) or not isinstance(ms_played, int):
+        return None
+    entry: dict[str, Any] = {
+        "ts": entry_ts(ts, whole_seconds=whole_seconds),
+        "platform": None,
+        "ms_played": ms_played,
+    }
+    entry.update(dict.fromkeys(_UNKNOWN_BEFORE_NAMES))
+    entry.update(dict.fromkeys(_TRACK_KEYS))
+    entry.update(dict.fromkeys(_UNKNOWN_AFTER_URI))
+    entry.update(spoken_entry_fields(doc))
+    return entry
+
+
 # --- names, per batch
-
-
-class BoundedMap[V]:
-    """A map that forgets its least recently used keys beyond ``size``."""
-
-    def __init__(self, size: int) -> None:
-        """Keep at most ``size`` keys."""
-        self._items: OrderedDict[str, V] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, key: object) -> bool:
-        """Whether ``key`` is kept."""
-        return key in self._items
-
-    def __len__(self) -> int:
-        """Keys kept."""
-        return len(self._items)
-
-    def get(self, key: str) -> V | None:
-        """The value (refreshing its place), None if not kept."""
-        if key not in self._items:
-            return None
-        self._items.move_to_end(key)
-        return self._items[key]
-
-    def put(self, key: str, value: V) -> None:
-        """Keep ``value``, forgetting the oldest key beyond the bound."""
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -297,11 +291,16 @@ class ExportRange:
 
 @dataclass(slots=True)
 class ExportCounts:
-    """Progress: plays matched, written, skipped (no usable track id or time), files."""
+    """Progress: plays matched, written, skipped (no usable track id or time), files.
+
+    Podcast episodes and audiobook chapters a history import kept count as plays here;
+    ``spoken`` says how many of those written they are.
+    """
 
     total: int = 0
     exported: int = 0
     skipped: int = 0
+    spoken: int = 0
     files: list[str] = field(default_factory=list)
 
 
@@ -341,19 +340,23 @@ class HistoryExporter:
         # Where a reopened cursor resumes: the last instant read, and the plays read at it.
         self._resume_at: datetime | None = None
         self._read_at: set[Any] = set()
+        self._spoken = SpokenPlays(store.db, owner)
+        self._spoken_after: tuple[datetime, Any] | None = None  # (ts, _id) written last
 
     async def run(self) -> ExportCounts:
         """Export everything; on any error or cancellation the unfinished file is deleted."""
         try:
-            self.counts.total = await self._retrying(
-                lambda: self.store.infos.count_documents(self.selection.query(self.owner))
-            )
+            self.counts.total = await self._retrying(self._count)
             while plays := await self._retrying(self._next_batch):
                 names = await self._retrying(lambda: self.names.names(plays))
                 await self._off_loop(self._write, plays, names)
-                self.counts.files = list(self.files.completed)
-                if self._on_progress is not None:
-                    await self._on_progress(self.counts)
+                await self._progress()
+            # Then what the imports kept apart from music, in files of their own (each
+            # file in time order, as Spotify's are).
+            await self._off_loop(self.files.finish)
+            while spoken := await self._retrying(self._next_spoken_batch):
+                await self._off_loop(self._write_spoken, spoken)
+                await self._progress()
             self.counts.files = await self._off_loop(self.files.finish)
         except BaseException:
             await asyncio.shield(self._off_loop(self.files.abort))
@@ -361,6 +364,43 @@ class HistoryExporter:
         finally:
             await self._close_cursor()
         return self.counts
+
+    async def _count(self) -> int:
+        music = await self.store.infos.count_documents(self.selection.query(self.owner))
+        spoken = await self._spoken.collection.count_documents(
+            self._spoken.query(self.selection.start, self.selection.end)
+        )
+        return music + spoken
+
+    async def _progress(self) -> None:
+        self.counts.files = list(self.files.completed)
+        if self._on_progress is not None:
+            await self._on_progress(self.counts)
+
+    async def _next_spoken_batch(self) -> list[Document]:
+        """The next kept spoken plays in (ts, _id) order: one query each, so resumable."""
+        query = self._spoken.query(self.selection.start, self.selection.end)
+        if self._spoken_after is not None:
+            ts, last_id = self._spoken_after
+            query["$or"] = [{"ts": {"$gt": ts}}, {"ts": ts, "_id": {"$gt": last_id}}]
+        cursor = self._spoken.collection.find(query).sort([("ts", ASCENDING), ("_id", ASCENDING)])
+        docs = await cursor.limit(self._batch).to_list()
+        if docs:
+            self._spoken_after = (docs[-1]["ts"], docs[-1]["_id"])
+        return docs
+
+    def _write_spoken(self, docs: Sequence[Document]) -> None:
+        """Convert and write kept spoken plays (blocking)."""
+        entries: list[tuple[int, dict[str, Any]]] = []
+        for doc in docs:
+            entry = spoken_export_entry(doc, whole_seconds=self.whole_seconds)
+            if entry is None:
+                self.counts.skipped += 1
+                continue
+            entries.append((as_utc(doc["ts"]).year, entry))
+        self.files.add(entries)
+        self.counts.exported += len(entries)
+        self.counts.spoken += len(entries)
 
     async def _next_batch(self) -> list[Document]:
         """The next plays in played_at order; after a failure, reopened where it stopped."""

@@ -40,6 +40,7 @@ from .import_matching import (
     select_new,
     window,
 )
+from .spoken_plays import SpokenPlays
 from .store import DUPLICATE_KEY, Document, ScrobbleStore
 from .your_spotify import BLACKLISTED_BY
 
@@ -120,6 +121,7 @@ class HistoryImporter:
         self.blacklist = set(blacklist)
         self.insert_batch = INSERT_BATCH if insert_batch is None else insert_batch
         self.pending = store.db[PENDING_COLLECTION]
+        self.spoken = SpokenPlays(store.db, owner)
         self.range_queries = 0
         self._occupied_days: set[int] = set()
         self._live_from = datetime.max.replace(tzinfo=UTC)
@@ -128,8 +130,9 @@ class HistoryImporter:
         self._record = RunRecord()  # live plays absorbed by this run's earlier segments
 
     async def ensure_indexes(self) -> None:
-        """The pending-enrichment collection's index (the play indexes are the store's)."""
+        """The pending-enrichment and spoken-play indexes (the play indexes are the store's)."""
         await self.pending.create_index([("owner", ASCENDING), ("id", ASCENDING)], unique=True)
+        await self.spoken.ensure_index()
 
     async def prepare(self, now: datetime) -> None:
         """Read the occupied days and the stored tracks (two scans, small results)."""
@@ -170,6 +173,10 @@ class HistoryImporter:
         """Classify, de-duplicate and store one segment's entries (idempotent)."""
         classified = await self._off_loop(classify_segment, entries)
         counts, plays = classified.counts, classified.plays
+        if classified.spoken:  # kept apart from the plays, never counted as music
+            await insert_ignoring_duplicates(
+                self.spoken.collection, self.spoken.documents(classified.spoken)
+            )
         if not plays:
             return SegmentResult(counts)
 

@@ -1,4 +1,4 @@
-"""Metadata ids known to be stored: what spares a cycle MongoDB lookups, in bounded memory."""
+"""Bounded caches: stored metadata ids (spare a cycle lookups), names for the export."""
 
 from __future__ import annotations
 
@@ -50,3 +50,34 @@ class KnownMetadata:
     def empty(cls) -> KnownMetadata:
         """Nothing known yet."""
         return cls(BoundedIdSet(), BoundedIdSet(), BoundedIdSet())
+
+
+class BoundedMap[V]:
+    """A map that forgets its least recently used keys beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        """Keep at most ``size`` keys."""
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is kept."""
+        return key in self._items
+
+    def __len__(self) -> int:
+        """Keys kept."""
+        return len(self._items)
+
+    def get(self, key: str) -> V | None:
+        """The value (refreshing its place), None if not kept."""
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: str, value: V) -> None:
+        """Keep ``value``, forgetting the oldest key beyond the bound."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)

@@ -11,6 +11,10 @@ from bson import ObjectId
 
 from .your_spotify import BLACKLISTED_BY
 
+# Our own field on the plays we write: which scrobbler (config entry) wrote it, so that a
+# play another program stored first is told apart from a retried write of ours.
+WRITER_FIELD = "scrobbler_writer"
+
 
 def to_unix_ms(moment: datetime) -> int:
     """Unix milliseconds, the unit of Your Spotify's ``lastTimestamp``."""
@@ -38,8 +42,8 @@ class Play:
         """The first artist, the one the seed's blacklist and statistics use."""
         return self.artist_ids[0] if self.artist_ids else None
 
-    def to_document(self, owner: ObjectId) -> dict[str, Any]:
-        """The ``infos`` document, in Your Spotify's field names."""
+    def to_document(self, owner: ObjectId, writer: str | None = None) -> dict[str, Any]:
+        """The ``infos`` document, in Your Spotify's field names (plus who wrote it)."""
         doc: dict[str, Any] = {
             "owner": owner,
             "id": self.track_id,
@@ -51,6 +55,8 @@ class Play:
         }
         if self.blacklisted:
             doc["blacklistedBy"] = list(BLACKLISTED_BY)
+        if writer is not None:
+            doc[WRITER_FIELD] = writer
         return doc
 
 
@@ -122,6 +128,9 @@ class CycleSummary:
     enrichment_requests: int = 0
     # Plays an earlier write stored without acknowledging it, found stored now.
     recovered: int = 0
+    # Plays another scrobbler of the same account (Your Spotify, another Home Assistant)
+    # had stored already when this cycle wrote them.
+    foreign: int = 0
 
 
 @dataclass(slots=True, frozen=True)

@@ -312,6 +312,7 @@ class Scrobbler:
             new_artists=result.new_artists,
             enrichment_requests=requests,
             recovered=len(recovered) + result.resolved,
+            foreign=result.foreign,
         )
 
     @staticmethod

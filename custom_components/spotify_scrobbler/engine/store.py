@@ -23,7 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from .models import Play, to_unix_ms
+from .models import WRITER_FIELD, Play, to_unix_ms
 from .your_spotify import (
     FORMAT,
     missing_user_fields,
@@ -95,13 +95,18 @@ class WriteResult:
     # Of them, refused by the unique index yet stored with that track: a retried write, or
     # a write the caller did not know about (a crash after it). Totals must be re-counted.
     resolved: int = 0
+    # Of those, the ones another scrobbler wrote (not this store's writer).
+    foreign: int = 0
 
 
 class ScrobbleStore:
     """All MongoDB I/O of the integration."""
 
     def __init__(
-        self, db: AsyncDatabase[Document], metadata_lock: asyncio.Lock | None = None
+        self,
+        db: AsyncDatabase[Document],
+        metadata_lock: asyncio.Lock | None = None,
+        writer: str | None = None,
     ) -> None:
         """Use ``db`` (the client's lifetime is managed by the caller).
 
@@ -111,6 +116,7 @@ class ScrobbleStore:
         read (KeyError 'nModified') and, retried at once, can stop answering altogether.
         """
         self.db = db
+        self.writer = writer  # written into our plays (WRITER_FIELD)
         self._metadata_lock = metadata_lock or asyncio.Lock()
         self.infos = db["infos"]
         self.tracks = db["tracks"]
@@ -263,7 +269,7 @@ class ScrobbleStore:
                 self.artists,
                 [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs],
             )
-        inserted, resolved = await self._insert_plays(account.owner, plays)
+        inserted, resolved, foreign = await self._insert_plays(account.owner, plays)
         stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
 
         counters = {
@@ -287,20 +293,22 @@ class ScrobbleStore:
                 account.first_listened_at = first
         for key, value in counters.items():
             account.counters[key] = account.counters.get(key, 0) + value
-        return WriteResult(tuple(stored), new_tracks, new_albums, new_artists, resolved)
+        return WriteResult(tuple(stored), new_tracks, new_albums, new_artists, resolved, foreign)
 
-    async def _insert_plays(self, owner: ObjectId, plays: Sequence[Play]) -> tuple[list[Play], int]:
-        """Insert plays; returns those in MongoDB now, and how many of them were refused.
+    async def _insert_plays(
+        self, owner: ObjectId, plays: Sequence[Play]
+    ) -> tuple[list[Play], int, int]:
+        """Insert plays: (those in MongoDB now, refused ones among them, others' among those).
 
         A play refused by the unique index is ours when the document holding its instant is
         the same track: the duplicate check before the write found none, so it was written
-        by this very request (a write retried after its reply was lost) or by another
-        scrobbler a moment ago, or by a write of ours before a crash — in MongoDB now, and
-        the caller re-counts the totals.
+        by this very request (a write retried after its reply was lost), by a write of ours
+        before a crash, or by another scrobbler of the account a moment ago (its document
+        lacks our writer tag) — in MongoDB now, and the caller re-counts the totals.
         """
         if not plays:
-            return [], 0
-        docs = [play.to_document(owner) for play in plays]
+            return [], 0, 0
+        docs = [play.to_document(owner, self.writer) for play in plays]
         try:
             await self.infos.insert_many(docs, ordered=False)
         except BulkWriteError as err:
@@ -320,21 +328,32 @@ class ScrobbleStore:
                 _LOGGER.warning(
                     "%s plays collide with another track's play at the same instant", lost
                 )
-            return kept, len(kept) - (len(plays) - len(rejected))
-        return list(plays), 0
+            foreign = sum(
+                1
+                for index in rejected
+                if (key := (plays[index].track_id, plays[index].played_at)) in present
+                and present[key] != self.writer
+            )
+            return kept, len(kept) - (len(plays) - len(rejected)), foreign
+        return list(plays), 0, 0
 
     async def stored_at(
         self, owner: ObjectId, instants: Sequence[datetime]
-    ) -> set[tuple[str, datetime]]:
-        """(track id, played_at) of the account's plays stored at exactly these instants."""
+    ) -> dict[tuple[str, datetime], str | None]:
+        """(track id, played_at) -> writer of the account's plays stored at these instants.
+
+        The writer is None when the document names none (Your Spotify, older versions).
+        """
         if not instants:
-            return set()
+            return {}
         cursor = self.infos.find(
             {"owner": owner, "played_at": {"$in": list(instants)}},
-            {"_id": 0, "id": 1, "played_at": 1},
+            {"_id": 0, "id": 1, "played_at": 1, WRITER_FIELD: 1},
         )
         return {
-            (doc["id"], _utc(doc["played_at"]))
+            (doc["id"], _utc(doc["played_at"])): (
+                writer if isinstance(writer := doc.get(WRITER_FIELD), str) else None
+            )
             async for doc in cursor
             if isinstance(doc.get("id"), str) and isinstance(doc.get("played_at"), datetime)
         }

@@ -651,3 +651,39 @@ async def test_every_malformed_entry_is_skipped(
     attrs = attributes(hass)
     assert attrs["status"] == "finished"
     assert attrs["skipped"]["malformed"] == 2 * len(MALFORMED)
+
+
+async def test_notice_names_the_plays_of_blacklisted_artists(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    export_dir: Path,
+) -> None:
+    """Imported plays of a blacklisted artist (its track already stored in full) are stored
+    but not counted: the notice says how many, and the total rises by the others only."""
+    assert await async_setup_component(hass, "persistent_notification", {})
+    tracks = sorted(catalog.tracks.values(), key=lambda t: t.id)
+    banned = tracks[0]
+    others = [t for t in tracks if t.artist_ids[0] != banned.artist_ids[0]][:3]
+    play_recently(fake_spotify, catalog, [(tracks.index(banned), 30.0)])
+    entry = await setup_entry(options={CONF_BLACKLISTED_ARTISTS: [banned.artist_ids[0]]})
+    total = hass.states.get("sensor.scrobbler_test_total_plays")
+    assert total is not None
+    assert total.state == "0"
+    entries = [
+        music_entry(catalog, track.id, START + timedelta(minutes=5 * i), 100_000)
+        for i, track in enumerate([banned, *others, banned])
+    ]
+    write_export(export_dir, entries, per_file=100)
+
+    await run_import(hass, entry, export_dir)
+
+    assert attributes(hass)["imported"] == 5
+    total = hass.states.get("sensor.scrobbler_test_total_plays")
+    assert total is not None
+    assert total.state == "3"
+    note = (await notifications(hass, hass_ws_client))[f"{DOMAIN}_import_{entry.entry_id}"]
+    assert "**5** plays imported" in note["message"]
+    assert "Of them, 2 are plays of blacklisted artists" in note["message"]

@@ -40,6 +40,12 @@ def import_summary(
             else "."
         ),
     ]
+    if counts.blacklisted:
+        lines.insert(
+            1,
+            f"Of them, {counts.blacklisted} are plays of blacklisted artists: stored, but not "
+            "counted in the totals, statistics or top lists.",
+        )
     lines.extend(
         f"Could not read {Path(f['path']).name}: {f['error']}"
         for f in progress["files"]

@@ -87,11 +87,13 @@ class ImportCounts:
     imported: int = 0
     duplicates: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    blacklisted: int = 0  # of the imported plays: stored marked blacklisted (not counted)
 
     def add(self, other: ImportCounts) -> None:
         """Fold another count in."""
         self.read += other.read
         self.imported += other.imported
+        self.blacklisted += other.blacklisted
         self.duplicates += other.duplicates
         for reason, count in other.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
@@ -101,6 +103,7 @@ class ImportCounts:
         return {
             "read": self.read,
             "imported": self.imported,
+            "blacklisted": self.blacklisted,
             "duplicates": self.duplicates,
             "skipped": dict(self.skipped),
         }
@@ -112,6 +115,7 @@ class ImportCounts:
         if isinstance(data, dict):
             counts.read = int(data.get("read", 0))
             counts.imported = int(data.get("imported", 0))
+            counts.blacklisted = int(data.get("blacklisted", 0))
             counts.duplicates = int(data.get("duplicates", 0))
             skipped = data.get("skipped")
             if isinstance(skipped, dict):

@@ -23,7 +23,7 @@ itself is always kept in ``scrobbler_ms_played``, which the duplicate matching r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -193,6 +193,7 @@ class HistoryImporter:
         # Only now: a segment retried after a MongoDB failure must match the same way.
         self._record.commit(matching)
         counts.imported = len(inserted)
+        counts.blacklisted = sum(1 for play in inserted if self._blacklisted(infos, play))
         counts.duplicates += len(new) - len(inserted)
         span = (plays[0].played_at, plays[-1].played_at)
         if not inserted:
@@ -284,9 +285,14 @@ class HistoryImporter:
             "played_at": play.played_at,
             IMPORTED_FIELD: play.ms_played,
         }
-        if info is not None and info.artist_ids[0] in self.blacklist:
+        if self._blacklisted({play.track_id: info} if info else {}, play):
             doc["blacklistedBy"] = list(BLACKLISTED_BY)
         return doc
+
+    def _blacklisted(self, infos: Mapping[str, TrackInfo], play: ExportPlay) -> bool:
+        """Whether the play's primary artist, known from a stored track, is blacklisted."""
+        info = infos.get(play.track_id)
+        return info is not None and info.artist_ids[0] in self.blacklist
 
 
 def track_info_of(doc: Document) -> TrackInfo | None:

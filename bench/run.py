@@ -52,6 +52,12 @@ from bench.mongo import (
     database_name,
     make_client,
 )
+from bench.round_trip_bench import (
+    RoundTripBench,
+    round_trip_rows,
+    round_trip_summary,
+    run_round_trip_bench,
+)
 from bench.seed_model import SeedCycleError, SeedModel
 from bench.workload import (
     HISTORY_END,
@@ -692,14 +698,17 @@ async def main(args: argparse.Namespace) -> Json:
         env = Env(args, log, mongo, http, catalog, day)
         try:
             import_result: ImportBench | None = None
+            round_trip: RoundTripBench | None = None
             if args.import_plays:
                 progress(f"history import: {args.import_plays} plays, twice, then enrichment")
-                import_result = await run_import_bench(
-                    env.database("import"), log, http, args.import_plays
-                )
+                import_db = env.database("import")
+                import_result = await run_import_bench(import_db, log, http, args.import_plays)
                 progress(f"  {import_result.first.seconds:.1f} s")
+                progress("export round trip: export that account, import it into an empty one")
+                round_trip = await run_round_trip_bench(import_db)
+                progress(f"  export {round_trip.export_s:.1f} s")
             if args.only_import:
-                return only_import_report(import_result)
+                return only_import_report(import_result, round_trip)
             progress(f"day simulation, our engine ({len(poll_times(day))} polls)")
             ours_day = await day_ours(env)
             progress(f"  {ours_day.wall_s:.1f} s")
@@ -734,18 +743,22 @@ async def main(args: argparse.Namespace) -> Json:
         fifty=(ours_fifty, ours_fifty_idle, seed_fifty, seed_fifty_idle),
         timed_result=timed_result,
         import_result=import_result,
+        round_trip=round_trip,
     )
 
 
-def only_import_report(result: ImportBench | None) -> Json:
-    """--only-import: the import's rows and details."""
-    if result is None:
+def only_import_report(result: ImportBench | None, round_trip: RoundTripBench | None) -> Json:
+    """--only-import: the import's and the round trip's rows and details."""
+    if result is None or round_trip is None:
         raise SystemExit("--only-import needs --import-plays > 0")
-    rows = [(m, o, s, t, verdict(ok)) for m, o, s, t, ok in import_rows(result)]
+    rows = [
+        (m, o, s, t, verdict(ok))
+        for m, o, s, t, ok in import_rows(result) + round_trip_rows(round_trip)
+    ]
     print_table(rows)
     for line in import_lines(result):
         print(line)
-    return import_summary(result)
+    return import_summary(result) | round_trip_summary(round_trip)
 
 
 def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
@@ -758,6 +771,7 @@ def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
     fifty: tuple[CycleCount, CycleCount, CycleCount, CycleCount],
     timed_result: TimedResult | None,
     import_result: ImportBench | None = None,
+    round_trip: RoundTripBench | None = None,
 ) -> Json:
     """Print the table and the details; return the JSON summary."""
     ours_fifty, ours_fifty_idle, seed_fifty, seed_fifty_idle = fifty
@@ -905,6 +919,11 @@ def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
         targets["import_under_60_s"] = import_table[0][4]
         targets["reimport_added_plays"] = import_table[1][4]
         targets["import_stored_plays_exact"] = import_table[2][4]
+    if round_trip is not None:
+        summary |= round_trip_summary(round_trip)
+        trip_table = [(m, o, s, t, verdict(ok)) for m, o, s, t, ok in round_trip_rows(round_trip)]
+        rows += trip_table
+        targets["round_trip_exact"] = trip_table[2][4]
     summary["targets"] = targets
 
     print()

@@ -613,3 +613,40 @@ async def test_regression_waiting_play_takes_no_import_of_its_repeat(
             state.check_all()
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
+
+
+def _end_at_last_millisecond(state: ScrobblerModel, pick: int) -> None:
+    """Move the model's clock so that a play of track ``pick`` ends at x.999 s (model only).
+
+    The export's ts then lies 0.999 s before that end-stamped play, and the next play, a
+    quarter of a second later, begins less than that from where the export says it began.
+    """
+    end = state.clock + timedelta(milliseconds=state.tracks[pick].duration_ms)
+    shift = timedelta(microseconds=999_000 - end.microsecond)
+    state.clock += shift if shift >= timedelta(0) else shift + timedelta(seconds=1)
+
+
+async def test_regression_back_to_back_repeats_take_their_own_imports(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Found by the model (soak seed 102, shrunk by hand): a track played twice back to
+    back, end-stamped, both plays imported before the live loop saw them. The first live
+    play lay nearer to where the export says the repeat began (a quarter of a second after
+    it ended, ts in whole seconds) than to its own ts, and took the repeat's import; the
+    repeat then found none and was stored a second time."""
+
+    def steps(state: ScrobblerModel) -> None:
+        for step in (
+            lambda: _end_at_last_millisecond(state, 5),
+            lambda: state.listen(late=False, local=False, picks=[5, 5]),
+            lambda: state.import_export(first=0, length=2),
+            state.cycle,
+        ):
+            step()
+            state.check_all()
+
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

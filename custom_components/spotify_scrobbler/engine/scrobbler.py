@@ -18,6 +18,7 @@ from .known_metadata import KnownMetadata
 from .models import CycleResult, CycleSummary, PlayDetails, from_unix_ms, to_unix_ms
 from .payload import ParsedItem, artist_document, as_utc, parse_item
 from .pending import PendingPlays
+from .span_matching import ImportSpan, match_spans
 from .spotify import SpotifyClient, SpotifyError
 from .store import Account, Document, ScrobbleStore
 
@@ -78,37 +79,33 @@ class RecentPlays:
     def match_imported(self, plays: Sequence[tuple[str, datetime]]) -> set[int]:
         """Which of ``plays`` (live plays not stored as such) imported plays stand for.
 
-        One live play per imported play: the one that took it before, else the free play
-        of the same track inside its span that lies nearest to where the export says the
-        play began or ended (the two instants a live played_at marks). Nearest first, so
-        that a neighbouring repeat, which the span's pause allowance may reach, never takes
-        the import of another play.
+        One live play per imported play, chosen by ``span_matching``: as many as possible,
+        those chosen before unless more pairs need them changed, else the one nearest to
+        where the export says its play began or ended (a neighbouring repeat, which a
+        span's pause allowance may reach, never takes the import of another play). An
+        imported play that took a live play no longer in ``plays`` stays taken.
         """
         matched: set[int] = set()
-        taken: set[tuple[str, datetime]] = set()
-        for index, (track_id, played_at) in enumerate(plays):
-            for start, _ in self._imported.get(track_id, ()):
-                key = (track_id, start)
-                if key not in taken and self._absorbed.get(key) == played_at:
-                    matched.add(index)
-                    taken.add(key)
-                    break
-        pairs: list[tuple[timedelta, int, tuple[str, datetime]]] = []
-        for index, (track_id, played_at) in enumerate(plays):
-            if index in matched:
-                continue
-            for start, end in self._imported.get(track_id, ()):
-                key = (track_id, start)
-                if key in self._absorbed or not start <= played_at <= end:
+        by_track: dict[str, list[int]] = {}
+        for index, (track_id, _) in enumerate(plays):
+            by_track.setdefault(track_id, []).append(index)
+        for track_id, indexes in by_track.items():
+            instants = {plays[index][1]: row for row, index in enumerate(indexes)}
+            free: list[tuple[datetime, datetime]] = []
+            kept: dict[int, int] = {}
+            for start, end in sorted(self._imported.get(track_id, ())):
+                taker = self._absorbed.get((track_id, start))
+                if taker is not None and taker not in instants:
                     continue
-                began, ended = self._bounds[key]
-                distance = min(abs(played_at - began), abs(played_at - ended))
-                pairs.append((distance, index, key))
-        for _, index, key in sorted(pairs):
-            if index not in matched and key not in taken:
-                matched.add(index)
-                taken.add(key)
-                self._absorbed[key] = plays[index][1]
+                if taker is not None:
+                    kept[instants[taker]] = len(free)
+                    del self._absorbed[track_id, start]
+                free.append((start, end))
+            spans = [ImportSpan(*span, *self._bounds[track_id, span[0]]) for span in free]
+            pairs = match_spans([plays[index][1] for index in indexes], spans, kept)
+            for row, column in pairs.items():
+                matched.add(indexes[row])
+                self._absorbed[track_id, free[column][0]] = plays[indexes[row]][1]
         return matched
 
     def covered_from(self, start: datetime) -> None:

@@ -1,0 +1,67 @@
+"""The live loop's matching of imported plays to live plays (RecentPlays, span_matching)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from custom_components.spotify_scrobbler.engine.scrobbler import RecentPlays
+from custom_components.spotify_scrobbler.engine.span_matching import ImportSpan, match_spans
+
+LENGTH = timedelta(milliseconds=271_393)
+GAP = timedelta(milliseconds=250)  # between back-to-back plays
+START = datetime(2026, 12, 7, 4, 10, 0, 300_000, tzinfo=UTC)
+
+
+def _plays(count: int, start: datetime = START) -> list[tuple[datetime, datetime]]:
+    """(start, end) of ``count`` back-to-back plays of one track."""
+    plays = []
+    for _ in range(count):
+        plays.append((start, start + LENGTH))
+        start += LENGTH + GAP
+    return plays
+
+
+def _recent(plays: list[tuple[datetime, datetime]]) -> RecentPlays:
+    """The cache holding these plays as imported ones (ts in whole seconds)."""
+    recent = RecentPlays()
+    ms_played = LENGTH // timedelta(milliseconds=1)
+    for _, end in plays:
+        recent.add_imported("t", end.replace(microsecond=0), ms_played)
+    return recent
+
+
+@pytest.mark.parametrize("stamp", ["start", "end"])
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_back_to_back_repeats_each_take_their_own_import(stamp: str, count: int) -> None:
+    """Soak seed 102: an end-stamped play lies nearer to where the export says the repeat
+    began than to its own ts; nearest first left a repeat without an import (stored twice)."""
+    plays = _plays(count)
+    recent = _recent(plays)
+    live = [("t", start if stamp == "start" else end) for start, end in plays]
+    assert recent.match_imported(live) == set(range(count))
+
+
+def test_only_the_repeat_imported_takes_the_nearest_play() -> None:
+    """A play, another track, the repeat: only the repeat is in the export. The first play
+    lies in the repeat's span (its pause allowance), yet the repeat itself takes it."""
+    first, repeat = _plays(1)[0], _plays(1, START + LENGTH + timedelta(minutes=3))[0]
+    recent = _recent([repeat])
+    for stamp in (0, 1):
+        assert recent.match_imported([("t", first[stamp]), ("t", repeat[stamp])]) == {1}
+        recent = _recent([repeat])
+
+
+def test_an_import_stands_for_the_play_that_took_it_before() -> None:
+    """A live play seen again keeps its import; the next play is matched with the rest."""
+    plays = _plays(2)
+    recent = _recent(plays)
+    assert recent.match_imported([("t", plays[0][1])]) == {0}
+    assert recent.match_imported([("t", plays[0][1]), ("t", plays[1][1])]) == {0, 1}
+
+
+def test_a_play_outside_every_span_takes_nothing() -> None:
+    """A live play more than a span away from every import is a play of its own."""
+    (play,) = _plays(1)
+    spans = [ImportSpan(play[0] - timedelta(minutes=10), play[1], play[0], play[1])]
+    assert match_spans([play[1] + timedelta(minutes=1), play[1]], spans) == {1: 0}
+    assert match_spans([play[1] + timedelta(minutes=1)], spans) == {}

@@ -65,3 +65,20 @@ def test_a_play_outside_every_span_takes_nothing() -> None:
     spans = [ImportSpan(play[0] - timedelta(minutes=10), play[1], play[0], play[1])]
     assert match_spans([play[1] + timedelta(minutes=1), play[1]], spans) == {1: 0}
     assert match_spans([play[1] + timedelta(minutes=1)], spans) == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (soak seed 105): by timing alone, end-stamped repeats are start-stamped "
+    "repeats shifted by one play; the matching needs another clue (see README)",
+)
+def test_an_earlier_repeat_outside_the_export_takes_no_import() -> None:
+    """Soak seed 105, reduced: three back-to-back end-stamped plays waiting for MongoDB,
+    the export holds only the last two. The first play's end lies where the export says
+    the second began (the 0.25 s gap less the ts fraction), so the least distance pairs
+    every live play with the next play's import: the last play is left over and stored
+    twice, the first is lost. Today's rule cannot tell this from start-stamped plays."""
+    plays = _plays(3, START.replace(microsecond=730_000))
+    recent = _recent(plays[1:])
+    live = [("t", end) for _, end in plays]
+    assert recent.match_imported(live) == {1, 2}

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components import persistent_notification
@@ -24,6 +23,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
+from .action_paths import async_allowed_target
 from .const import DOMAIN
 from .engine.export_writer import (
     ExportFiles,
@@ -181,14 +181,7 @@ class HistoryExportManager:
 
     async def _async_start(self, request: ExportRequest) -> None:
         path = request.path
-        target = path if Path(path).is_absolute() else self.hass.config.path(path)
-        if not await self.hass.async_add_executor_job(self.hass.config.is_allowed_path, target):
-            allowed = sorted(self.hass.config.allowlist_external_dirs)
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="export_path_not_allowed",
-                translation_placeholders={"path": path, "allowed": ", ".join(allowed) or "-"},
-            )
+        target = await async_allowed_target(self.hass, path, "export_path_not_allowed")
         try:
             await self.hass.async_add_executor_job(prepare_folder, target)
         except ExportFolderError as err:

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components import persistent_notification
@@ -24,6 +23,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
+from .action_paths import async_allowed_target
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN
 from .engine.export_entries import ImportCounts
 from .engine.export_reader import (
@@ -202,18 +202,7 @@ class HistoryImportManager:
             self._starting = False
 
     async def _async_start(self, path: str) -> None:
-        target = path if Path(path).is_absolute() else self.hass.config.path(path)
-        if not await self.hass.async_add_executor_job(self.hass.config.is_allowed_path, target):
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="import_path_not_allowed",
-                translation_placeholders={
-                    "path": path,
-                    # What this installation allows: /media on HA OS and Container,
-                    # <config>/media on Core, plus allowlist_external_dirs.
-                    "allowed": ", ".join(sorted(self.hass.config.allowlist_external_dirs)),
-                },
-            )
+        target = await async_allowed_target(self.hass, path, "import_path_not_allowed")
         files = await self.hass.async_add_executor_job(export_files, target)
         if not files:
             raise ServiceValidationError(

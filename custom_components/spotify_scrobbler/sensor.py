@@ -20,8 +20,7 @@ from . import SpotifyScrobblerConfigEntry
 from .coordinator import ScrobblerCoordinator
 from .engine.models import ScrobblerData, ScrobblerStatus
 from .entity import ScrobblerEntity
-from .export_sensor import ExportProgressSensor
-from .import_sensor import ImportProgressSensor
+from .progress_sensor import ProgressSensor
 
 PARALLEL_UPDATES = 0  # entities only read coordinator data
 
@@ -84,8 +83,8 @@ async def async_setup_entry(
     async_add_entities(
         [LastScrobbledSensor(coordinator)]
         + [ScrobblerCountSensor(coordinator, description) for description in SENSORS]
-        + [ImportProgressSensor(coordinator, entry.runtime_data.importer)]
-        + [ExportProgressSensor(coordinator, entry.runtime_data.exporter)]
+        + [ProgressSensor(coordinator, entry.runtime_data.importer, "import_progress")]
+        + [ProgressSensor(coordinator, entry.runtime_data.exporter, "export_progress")]
     )
 
 

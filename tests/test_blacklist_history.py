@@ -333,3 +333,25 @@ async def test_a_change_keeps_a_rebuild_already_pending(
     assert await mongo_db["infos"].count_documents({"blacklistedBy": ["artist"]}) == 9
     await assert_statistics_match(hass, entry, mongo_db)
     assert marker not in hass_storage
+
+
+async def test_an_artist_blacklisted_when_the_user_was_created_can_be_removed(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """The option seeds Your Spotify's list when we create the user document: removing the
+    artist from the option later counts its plays again (it was never Your Spotify's)."""
+    banned, count = listen(fake_spotify, catalog)
+    entry = await setup_entry(options={CONF_BLACKLISTED_ARTISTS: [banned]})
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    assert user["settings"]["blacklistedArtists"] == [banned]
+    assert int(sensor_state(hass, fake_spotify, "total_plays")) == count - 9
+
+    await set_blacklist(hass, entry, [])
+
+    assert await mongo_db["infos"].count_documents({"blacklistedBy": {"$exists": True}}) == 0
+    assert await assert_totals(hass, fake_spotify, mongo_db) == count

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from bson.datetime_ms import DatetimeMS
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
@@ -599,3 +600,29 @@ async def test_export_failure_and_a_crash_are_reported(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(SENSOR).attributes["status"] == "interrupted"  # type: ignore[union-attr]
     assert list((allowed / "crashed").iterdir()) == []
+
+
+async def test_a_document_that_cannot_be_read_fails_the_export(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    allowed: Path,
+) -> None:
+    """A play whose date Python cannot hold (another program wrote it): the export ends as
+    failed with the reason, never "running" for good; the unfinished file is gone."""
+    play_recently(fake_spotify, catalog, [(0, 20.0)])
+    entry = await setup_entry()
+    owner = await owner_of(mongo_db, fake_spotify.user_id)
+    await mongo_db["infos"].insert_one(
+        {"owner": owner, "id": sorted(catalog.tracks)[1], "played_at": DatetimeMS(2**62)}
+    )
+
+    await export(hass, entry, allowed / "broken")
+
+    state = hass.states.get(SENSOR)
+    assert state is not None
+    assert state.attributes["status"] == "failed"
+    assert "InvalidBSON" in state.attributes["error"]
+    assert list((allowed / "broken").iterdir()) == []

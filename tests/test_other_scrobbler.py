@@ -109,3 +109,24 @@ async def test_plays_stored_first_by_another_scrobbler(
     await tick(hass)
     assert issue_of(hass, entry) is None
     assert len(events) == len(later + newest)
+
+
+async def test_the_repair_goes_with_the_entry(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Deleting the entry (one of the repair's two choices) removes the kept issue."""
+    user = _your_spotify_user(fake_spotify)
+    await mongo_db["users"].insert_one(user)
+    entry = await setup_entry()
+    plays = play_recently(fake_spotify, catalog, [(2, 20.0)])
+    await mongo_db["infos"].insert_one(looper_document(user["_id"], catalog, plays[0]))
+    await tick(hass)
+    assert issue_of(hass, entry) is not None
+
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_of(hass, entry) is None

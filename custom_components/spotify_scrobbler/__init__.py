@@ -47,6 +47,7 @@ from .engine.store import Account, Document, ScrobbleStore
 from .export_manager import HistoryExportManager
 from .import_manager import HistoryImportManager
 from .outbox import Outbox
+from .repairs import ISSUE_OTHER_SCROBBLER, clear_issue
 from .services import async_setup_services
 from .statistics import async_setup_statistics
 
@@ -219,6 +220,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigE
     # The history import's and export's progress and the statistics' rebuild marker.
     for kind in ("import", "export", "statistics"):
         await Store[dict[str, object]](hass, 1, f"{DOMAIN}.{kind}.{entry.entry_id}").async_remove()
+    # Kept across restarts for a loaded entry; nothing would clear it once the entry is gone.
+    clear_issue(hass, ISSUE_OTHER_SCROBBLER, entry)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEntry) -> bool:

@@ -245,6 +245,11 @@ class HistoryExportManager:
             error = describe_error(err) if isinstance(err, PyMongoError) else str(err)
             _LOGGER.warning("%s: the history export failed: %s", self.entry.title, error)
             self._record(progress, exporter.counts, STATE_FAILED, error)
+        except Exception as err:
+            # A document MongoDB holds but cannot hand over (e.g. a date out of range):
+            # the export ends as failed, never "running" for good.
+            _LOGGER.exception("%s: the history export failed", self.entry.title)
+            self._record(progress, exporter.counts, STATE_FAILED, repr(err))
         else:
             self._record(progress, counts, STATE_FINISHED)
         await self._store.async_save(progress)

@@ -146,3 +146,16 @@ def test_export_files_are_found_by_name_in_the_whole_folder(tmp_path: Path) -> N
     one = tmp_path / "ReadMeFirst.pdf"
     assert export_files(str(one)) == [one]  # a file is taken as named, then checked
     assert export_files(str(tmp_path / "missing")) == []
+
+
+def test_export_files_come_in_spotifys_numbering_order(tmp_path: Path) -> None:
+    """By name, ``_10`` sorts before ``_9`` and ``2023-2024_9`` before ``2023_8``: the
+    files are read in the order of their number, as Spotify wrote them, per folder."""
+    names = [
+        "Streaming_History_Audio_2023_8.json",
+        "Streaming_History_Audio_2023-2024_9.json",
+        "Streaming_History_Audio_2024_10.json",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("[]")
+    assert [p.name for p in export_files(str(tmp_path))] == names

@@ -24,6 +24,7 @@ from custom_components.spotify_scrobbler.engine.history_export import (
 )
 from custom_components.spotify_scrobbler.engine.known_metadata import BoundedMap
 from custom_components.spotify_scrobbler.engine.payload import parse_time
+from custom_components.spotify_scrobbler.engine.spoken_plays import spoken_document
 
 
 def test_ts_keeps_the_instant_exactly() -> None:
@@ -154,3 +155,16 @@ def test_folder_checks(tmp_path: Path) -> None:
         "Streaming_History_Audio_2024_0.json",
         "deeper",
     ]
+
+
+def test_spoken_plays_without_a_uri_are_told_apart_by_their_names() -> None:
+    """Two episodes of one second that carry names but no uri are two plays."""
+    base = {"ts": "2024-03-01T08:00:00Z", "ms_played": 60_000}
+    first = spoken_document({**base, "episode_name": "A", "episode_show_name": "Show"})
+    second = spoken_document({**base, "episode_name": "B", "episode_show_name": "Show"})
+    assert first is not None
+    assert second is not None
+    assert first["uri"] != second["uri"]
+    with_uri = spoken_document({**base, "spotify_episode_uri": "spotify:episode:x"})
+    assert with_uri is not None
+    assert with_uri["uri"] == "spotify:episode:x"

@@ -66,7 +66,10 @@ async def apply_blacklist(
     applied = _strings(_field(user, APPLIED_FIELD))
     if set(applied) == set(wanted):
         return None
-    theirs = set(_strings(_field(user, "settings.blacklistedArtists")))
+    # Your Spotify's own blacklist, less what we seeded it with when we created the user.
+    theirs = set(_strings(_field(user, "settings.blacklistedArtists"))) - set(
+        _strings(_field(user, "scrobbler.seededBlacklist"))
+    )
     added = [artist for artist in wanted if artist not in applied]
     dropped = [artist for artist in applied if artist not in wanted]
     restored = [artist for artist in dropped if artist not in theirs]

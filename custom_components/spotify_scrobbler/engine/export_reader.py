@@ -159,6 +159,7 @@ def check_export_file(path: str) -> None:
 
 
 EXPORT_GLOB: Final = "Streaming_History_Audio_*.json"
+_FILE_NUMBER: Final = re.compile(r"_(\d+)\.json$")
 
 
 def export_files(path: str) -> list[Path]:
@@ -167,10 +168,18 @@ def export_files(path: str) -> list[Path]:
     if target.is_file():
         return [target]
     if target.is_dir():
-        return sorted(
-            (p for p in target.rglob(EXPORT_GLOB) if p.is_file()), key=lambda p: (p.name, p)
-        )
+        return sorted((p for p in target.rglob(EXPORT_GLOB) if p.is_file()), key=_file_order)
     return []
+
+
+def _file_order(path: Path) -> tuple[str, int, str]:
+    """Spotify's numbering, per folder (names do not sort in time order).
+
+    By name, ``..._2023-2024_9.json`` comes before ``..._2023_8.json`` and ``_10`` before
+    ``_9``.
+    """
+    match = _FILE_NUMBER.search(path.name)
+    return str(path.parent), int(match.group(1)) if match else -1, path.name
 
 
 def first_bad_file(files: list[Path]) -> tuple[str, str] | None:

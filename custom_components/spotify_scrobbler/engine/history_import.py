@@ -187,6 +187,7 @@ class HistoryImporter:
         new = matching.new
         counts.duplicates += matching.duplicates
         inserted: list[ExportPlay] = []
+        infos: dict[str, TrackInfo] = {}
         if new:
             infos = await self._write_tracks(new)
             inserted = await self._insert(new, infos)

@@ -52,7 +52,13 @@ def spoken_document(entry: Mapping[str, Any]) -> Document | None:
         value = entry.get(key)
         doc[key] = value if isinstance(value, str) else None
     # One document per item and instant: a re-import adds nothing (unique index).
-    doc["uri"] = doc["spotify_episode_uri"] or doc["audiobook_chapter_uri"] or doc["audiobook_uri"]
+    doc["uri"] = (
+        doc["spotify_episode_uri"]
+        or doc["audiobook_chapter_uri"]
+        or doc["audiobook_uri"]
+        # No uri: the names tell two items of one second apart.
+        or "name:" + "|".join(doc[key] or "" for key in SPOKEN_FIELDS)
+    )
     return doc
 
 
@@ -68,6 +74,10 @@ class SpokenPlays:
         """Unique per (account, instant, item): imports stay idempotent."""
         await self.collection.create_index(
             [("owner", ASCENDING), ("ts", ASCENDING), ("uri", ASCENDING)], unique=True
+        )
+        # The export reads them in (ts, _id) order, a batch at a time.
+        await self.collection.create_index(
+            [("owner", ASCENDING), ("ts", ASCENDING), ("_id", ASCENDING)]
         )
 
     def documents(self, docs: Sequence[Document]) -> list[Document]:

@@ -78,7 +78,9 @@ def new_user(spotify_id: str, username: str, blacklist: Sequence[str], *, admin:
         "admin": admin,
         "lastTimestamp": 0,
         "settings": {**SETTINGS_DEFAULTS, "blacklistedArtists": list(blacklist)},
-        "scrobbler": {"format": FORMAT},
+        # What we seeded is ours to undo: an artist removed from the option later is not
+        # "Your Spotify's own blacklist" just because we copied it there.
+        "scrobbler": {"format": FORMAT, "seededBlacklist": list(blacklist)},
     }
 
 

@@ -82,3 +82,23 @@ def test_an_earlier_repeat_outside_the_export_takes_no_import() -> None:
     recent = _recent(plays[1:])
     live = [("t", end) for _, end in plays]
     assert recent.match_imported(live) == {1, 2}
+
+
+def _span(play: tuple[datetime, datetime]) -> ImportSpan:
+    """An imported play's span as the cache holds it (10 min back for pauses, 30 s on)."""
+    start, end = play
+    return ImportSpan(start - timedelta(minutes=10), end + timedelta(seconds=30), start, end)
+
+
+def test_plays_far_apart_are_matched_each_with_its_own_import() -> None:
+    """Two plays of a track hours apart, both imported, both live: separate matchings."""
+    first = _plays(1)[0]
+    later = _plays(1, START + timedelta(hours=3))[0]
+    assert match_spans([first[1], later[1]], [_span(first), _span(later)]) == {0: 0, 1: 1}
+
+
+def test_a_repeat_never_seen_live_leaves_the_first_play_its_own_import() -> None:
+    """Back-to-back plays both imported, only the first seen live (end-stamped): it lies in
+    both spans and takes its own, the one it ended; the repeat's import stays free."""
+    first, repeat = _plays(2)
+    assert match_spans([first[1]], [_span(first), _span(repeat)]) == {0: 0}

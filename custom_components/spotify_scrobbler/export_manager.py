@@ -23,7 +23,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
-from .action_paths import async_allowed_target
+from .action_jobs import async_allowed_target, async_cancel_task
 from .const import DOMAIN
 from .engine.export_writer import (
     ExportFiles,
@@ -155,14 +155,7 @@ class HistoryExportManager:
     async def async_stop(self) -> None:
         """Cancel a running export (before the MongoDB client closes)."""
         task, self._task = self._task, None
-        if task is None or task.done():
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if (current := asyncio.current_task()) and current.cancelling():
-                raise
+        await async_cancel_task(task)
 
     async def async_start(self, request: ExportRequest) -> None:
         """Check the folder and start the export in the background (the action)."""

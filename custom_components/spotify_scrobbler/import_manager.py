@@ -23,7 +23,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from pymongo.errors import PyMongoError
 
-from .action_paths import async_allowed_target
+from .action_jobs import async_allowed_target, async_cancel_task
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN
 from .engine.export_entries import ImportCounts
 from .engine.export_reader import (
@@ -170,21 +170,8 @@ class HistoryImportManager:
     async def async_stop(self) -> None:
         """Cancel the tasks (before the MongoDB client closes); progress stays saved."""
         for task in (self._import_task, self._enrichment.task):
-            await self._cancel(task)
+            await async_cancel_task(task)
         self._import_task = self._enrichment.task = None
-
-    @staticmethod
-    async def _cancel(task: asyncio.Task[None] | None) -> None:
-        if task is None or task.done():
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if (current := asyncio.current_task()) and current.cancelling():
-                raise
-        except Exception:  # noqa: BLE001 -- stopping; the task logged already
-            _LOGGER.debug("import task ended with an error while stopping")
 
     async def async_start(self, path: str) -> None:
         """Validate ``path`` and start importing it in the background (the action)."""
@@ -249,7 +236,7 @@ class HistoryImportManager:
         await self._store.async_save(self.progress)
         # Enrichment replaces plays without ids; it must not run beside an import that
         # inserts such plays. It starts again once the import is done.
-        await self._cancel(self._enrichment.task)
+        await async_cancel_task(self._enrichment.task)
         self._start_import()
 
     # ------------------------------------------------------------------ import

@@ -43,7 +43,7 @@ from .export_writer import ExportFiles
 from .import_matching import MIN_MS_PLAYED
 from .known_metadata import BoundedMap
 from .payload import SPOTIFY_ID, as_utc
-from .spoken_plays import SpokenPlays, spoken_entry_fields
+from .spoken_plays import SPOKEN_FIELDS, SpokenPlays, spoken_entry_fields
 from .store import IMPORTED_MS_FIELD, NOT_BLACKLISTED, STUB_FIELD, Document, ScrobbleStore
 
 READ_BATCH: Final = 2_000  # plays per cursor batch: converted and written together
@@ -65,13 +65,7 @@ TRACK_PROJECTION: Final = {"_id": 0, "id": 1, "name": 1, "album": 1, "artists": 
 # every key of Spotify's own files is there.
 _UNKNOWN_BEFORE_NAMES: Final = ("conn_country", "ip_addr")
 _UNKNOWN_AFTER_URI: Final = (
-    "episode_name",
-    "episode_show_name",
-    "spotify_episode_uri",
-    "audiobook_title",
-    "audiobook_uri",
-    "audiobook_chapter_uri",
-    "audiobook_chapter_title",
+    *SPOKEN_FIELDS,
     "reason_start",
     "reason_end",
     "shuffle",

@@ -23,7 +23,7 @@ itself is always kept in ``scrobbler_ms_played``, which the duplicate matching r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -194,7 +194,9 @@ class HistoryImporter:
         # Only now: a segment retried after a MongoDB failure must match the same way.
         self._record.commit(matching)
         counts.imported = len(inserted)
-        counts.blacklisted = sum(1 for play in inserted if self._blacklisted(infos, play))
+        counts.blacklisted = sum(
+            1 for play in inserted if self._blacklisted(infos.get(play.track_id))
+        )
         counts.duplicates += len(new) - len(inserted)
         span = (plays[0].played_at, plays[-1].played_at)
         if not inserted:
@@ -286,13 +288,12 @@ class HistoryImporter:
             "played_at": play.played_at,
             IMPORTED_FIELD: play.ms_played,
         }
-        if self._blacklisted({play.track_id: info} if info else {}, play):
+        if self._blacklisted(info):
             doc["blacklistedBy"] = list(BLACKLISTED_BY)
         return doc
 
-    def _blacklisted(self, infos: Mapping[str, TrackInfo], play: ExportPlay) -> bool:
-        """Whether the play's primary artist, known from a stored track, is blacklisted."""
-        info = infos.get(play.track_id)
+    def _blacklisted(self, info: TrackInfo | None) -> bool:
+        """Whether the primary artist of a stored track is blacklisted (unknown: no)."""
         return info is not None and info.artist_ids[0] in self.blacklist
 
 

@@ -1,13 +1,17 @@
-"""Where the import and export actions may read and write: the folders HA allows."""
+"""What the import and export actions share: the folders HA allows, stopping their task."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 
 from .const import DOMAIN
+
+_LOGGER = logging.getLogger(__name__)
 
 
 async def async_allowed_target(hass: HomeAssistant, path: str, translation_key: str) -> str:
@@ -28,3 +32,17 @@ async def async_allowed_target(hass: HomeAssistant, path: str, translation_key: 
             },
         )
     return target
+
+
+async def async_cancel_task(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task and wait for it; a cancel of the caller still propagates."""
+    if task is None or task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if (current := asyncio.current_task()) and current.cancelling():
+            raise
+    except Exception:  # noqa: BLE001 -- stopping; the task logged already
+        _LOGGER.debug("background task ended with an error while stopping")

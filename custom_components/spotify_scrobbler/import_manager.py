@@ -35,9 +35,9 @@ from .engine.export_reader import (
 )
 from .engine.history_import import PENDING_COLLECTION, HistoryImporter
 from .engine.import_enrichment import MetadataEnricher, restore_staged
-from .engine.models import to_unix_ms
+from .engine.models import DUPLICATE_WINDOW, to_unix_ms
 from .engine.mongo_client import describe_error
-from .engine.scrobbler import DUPLICATE_WINDOW, LOOKBACK
+from .engine.scrobbler import LOOKBACK
 from .engine.spotify import RequestGate, SpotifyClient
 from .enrichment_runner import EnrichmentRunner
 from .import_notice import import_summary

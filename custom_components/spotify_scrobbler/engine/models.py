@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from bson import ObjectId
 
 from .your_spotify import BLACKLISTED_BY
 
+# Same track less than 30 s apart = same play. Strictly less: two real plays of a 30 s track
+# played back to back are exactly 30 s apart.
+DUPLICATE_WINDOW: Final = timedelta(seconds=30)
 # Our own field on the plays we write: which scrobbler (config entry) wrote it, so that a
 # play another program stored first is told apart from a retried write of ours.
 WRITER_FIELD = "scrobbler_writer"
@@ -190,18 +193,26 @@ class ScrobblerData:
         ``waiting_stored``). A play held since, while MongoDB was unreachable, counts only
         if newer than the stored ones: an older one may be stored already.
         """
-        newest_stored = self.last_play.play.played_at if self.last_play else None
         return [
             d
             for d in self.pending
             if not d.play.blacklisted
             and d.play.played_at not in self.waiting_stored
-            and (
-                d.play.played_at in self.waiting_new
-                or newest_stored is None
-                or d.play.played_at > newest_stored
-            )
+            and (d.play.played_at in self.waiting_new or self._after_stored(d.play))
         ]
+
+    def _after_stored(self, play: Play) -> bool:
+        """Whether a play is surely not the newest stored one, nor older than it.
+
+        The same track less than 30 s from it may be that play: an imported play's ts is
+        in whole seconds, the live end stamp of the same play a fraction later.
+        """
+        if self.last_play is None:
+            return True
+        newest = self.last_play.play
+        if play.track_id == newest.track_id:
+            return play.played_at - newest.played_at >= DUPLICATE_WINDOW
+        return play.played_at > newest.played_at
 
     @property
     def shown_last_play(self) -> PlayDetails | None:

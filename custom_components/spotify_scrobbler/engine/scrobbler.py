@@ -15,7 +15,14 @@ from typing import Any, Final
 from pymongo.errors import PyMongoError
 
 from .known_metadata import KnownMetadata
-from .models import CycleResult, CycleSummary, PlayDetails, from_unix_ms, to_unix_ms
+from .models import (
+    DUPLICATE_WINDOW,
+    CycleResult,
+    CycleSummary,
+    PlayDetails,
+    from_unix_ms,
+    to_unix_ms,
+)
 from .payload import ParsedItem, artist_document, as_utc, parse_item
 from .pending import PendingPlays
 from .span_matching import ImportSpan, match_spans
@@ -25,9 +32,6 @@ from .store import Account, Document, ScrobbleStore
 _LOGGER = logging.getLogger(__name__)
 
 LOOKBACK: Final = timedelta(hours=2)  # the seed's overlap with the previous cycle
-# Same track less than 30 s apart = same play. Strictly less: two real plays of a 30 s track
-# played back to back are exactly 30 s apart.
-DUPLICATE_WINDOW: Final = timedelta(seconds=30)
 # A start-stamped play paused on the way began earlier than the export's ms_played says.
 IMPORT_PAUSE_ALLOWANCE: Final = timedelta(minutes=10)
 HISTORY_LIMIT: Final = 50  # Spotify keeps no more recently-played items than this

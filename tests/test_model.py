@@ -347,22 +347,27 @@ class ScrobblerModel(RuleBasedStateMachine):
         else:
             self.call(lambda: self.fake.inject(prefix, status=int(kind), times=attempts))
 
-    @precondition(lambda self: self.entry.state is ConfigEntryState.LOADED)
+    # Rules whose entry must be loaded do nothing otherwise, rather than have a precondition:
+    # the entry's state depends on timing, and Hypothesis needs to draw the same steps when
+    # it replays an example.
     @rule()
     def restart(self) -> None:
         """Home Assistant restarts: only its storage and MongoDB remain."""
+        if self.entry.state is not ConfigEntryState.LOADED:
+            return
         reachable, marks = self._reachable(), self._marks()
         self.run(self._restart())
         if self._window_read(marks):
             self.seen |= reachable
 
-    @precondition(lambda self: self.entry.state is ConfigEntryState.LOADED)
     @rule(first=st.integers(0, 200), length=st.integers(1, 25))
     def import_export(self, first: int, length: int) -> None:
         """Spotify's export of a stretch of the past (ts = end, ms_played = listened) imported.
 
         Over live-scrobbled plays, start- or end-stamped, or plays the live loop never saw.
         """
+        if self.entry.state is not ConfigEntryState.LOADED:
+            return
         music = [p for p in self.real if p.track_id and p.end < self.clock]
         if not music:
             return

@@ -10,7 +10,9 @@ step against an oracle of its own:
 * every play Spotify returned while it answered is stored once everything is back;
 * total plays and plays today equal MongoDB's counts whenever nothing waits;
 * every stored play is announced exactly once (bus event), and nothing else is;
-* ``total_increasing`` sensors never decrease (the model stays within one local day).
+* ``total_increasing`` sensors never decrease, except plays today at local midnight (which
+  the model moves) and every total when the entry moves to another database;
+* the long-term statistics' hourly rows and sums equal MongoDB's counts once settled.
 
 The machine runs in a worker thread; each step hands coroutines to Home Assistant's event
 loop. Bounded for CI; ``SCROBBLER_MODEL_EXAMPLES`` / ``SCROBBLER_MODEL_STEPS`` make it long
@@ -20,6 +22,7 @@ sequence of steps: turn it into a named regression test.
 """
 
 import asyncio
+import functools
 import os
 import sys
 import threading
@@ -27,13 +30,15 @@ import traceback
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from hypothesis import HealthCheck, settings
@@ -49,7 +54,12 @@ from pymongo import AsyncMongoClient
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.spotify_scrobbler import import_manager
-from custom_components.spotify_scrobbler.const import DOMAIN, EVENT_SCROBBLED
+from custom_components.spotify_scrobbler.const import (
+    CONF_DATABASE,
+    CONF_URI,
+    DOMAIN,
+    EVENT_SCROBBLED,
+)
 from custom_components.spotify_scrobbler.engine import (
     export_reader,
     history_import,
@@ -62,6 +72,7 @@ from .conftest import make_entry, next_poll
 from .export_fake import music_entry, write_export
 from .mongo_proxy import proxy_for
 from .spotify_fake import Catalog, FakeSpotify, LocalFile, Play, truncate_ms
+from .test_statistics import assert_statistics_match
 
 EXAMPLES = int(os.environ.get("SCROBBLER_MODEL_EXAMPLES", "8"))
 STEPS = int(os.environ.get("SCROBBLER_MODEL_STEPS", "30"))
@@ -104,6 +115,67 @@ def quick_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(import_manager, "MONGO_RETRY_DELAY", 0.01)
 
 
+class ModelDay:
+    """Local midnight as the model moves it: ``start_of_local_day()`` answers the last one.
+
+    The model runs on the real clock (MongoDB's and HTTP's timeouts need it), so midnight
+    is simulated where the integration reads it: the start of the local day.
+    """
+
+    start: datetime | None = None
+    original = staticmethod(dt_util.start_of_local_day)
+
+    @classmethod
+    def start_of_local_day(cls, day: Any = None) -> datetime:
+        """The model's day start when asked for today's, else the real one."""
+        if day is None and cls.start is not None:
+            return cls.start
+        return cls.original(day)
+
+
+@pytest.fixture(autouse=True)
+def model_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the model move local midnight."""
+    ModelDay.start = None
+    monkeypatch.setattr(dt_util, "start_of_local_day", ModelDay.start_of_local_day)
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_test_recorder: Any) -> None:
+    """Prepare the recorder's database before ``hass`` (phcc's required fixture order)."""
+
+
+def reported[**P](function: Callable[P, None]) -> Callable[P, None]:
+    """Print a step's failure with the steps before it, the first time one fails in a run.
+
+    A failure that depends on timing may not recur when Hypothesis replays the example;
+    it then reports only that the replay differed. This keeps the failure itself.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        machine = args[0]
+        assert isinstance(machine, ScrobblerModel)
+        if not function.__name__.startswith("check_"):
+            machine.steps.append(f"{function.__name__}({kwargs})")
+        try:
+            function(*args, **kwargs)
+        except BaseException as err:
+            if not REPORTED:
+                REPORTED.append(machine.steps)
+                print(  # noqa: T201 -- the soak's log
+                    f"model failure in {function.__name__}: {err!r}\nsteps: "
+                    + "; ".join(machine.steps),
+                    file=sys.stderr,
+                )
+            raise
+
+    return wrapper
+
+
+REPORTED: list[list[str]] = []
+
+
 class ScrobblerModel(RuleBasedStateMachine):
     """One account, one fresh database per example; see the module docstring."""
 
@@ -126,7 +198,12 @@ class ScrobblerModel(RuleBasedStateMachine):
         self.exports = 0
         self.events: list[tuple[str, str]] = []
         self.max_seen = {"total_plays": 0, "plays_today": 0, "listening_time_today": 0.0}
+        self.steps: list[str] = []
+        ModelDay.start = None
         self.day = dt_util.start_of_local_day()
+        # Live plays a restored copy brought along: announced before, into the old database.
+        self.copied_live: set[tuple[str, datetime]] = set()
+        self.databases: list[str] = []
         marks = (0, 0)
         self.run(self._start())
         if self._window_read(marks):
@@ -155,6 +232,7 @@ class ScrobblerModel(RuleBasedStateMachine):
             self.mongodb_uri, tz_aware=True
         )
         self.db = self.client[f"model_{uuid.uuid4().hex[:12]}"]
+        self.databases.append(self.db.name)
         self.proxy = proxy_for(self.mongodb_uri)
         await self.proxy.start()
         self.entry = make_entry(fake, self.db, uri=self.proxy.uri)
@@ -215,7 +293,9 @@ class ScrobblerModel(RuleBasedStateMachine):
                 self.check_counts()
                 announced = {(t, datetime.fromisoformat(at)) for t, at in self.events}
                 live = set(self.run(self._stored(imported=False)))
-                assert announced == live, "stored and announced live plays differ"
+                assert announced | self.copied_live == live, "stored and announced plays differ"
+                if "recorder" in self.hass.config.components:
+                    self.run(assert_statistics_match(self.hass, self.entry, self.db))
         finally:
             self.run(self._cleanup())
 
@@ -226,7 +306,8 @@ class ScrobblerModel(RuleBasedStateMachine):
             await self.hass.async_block_till_done(wait_background_tasks=True)
         finally:
             await self.proxy.stop()
-            await self.client.drop_database(self.db.name)
+            for name in self.databases:
+                await self.client.drop_database(name)
             await self.client.close()
 
     async def _tick(self) -> None:
@@ -270,6 +351,7 @@ class ScrobblerModel(RuleBasedStateMachine):
         local=st.booleans(),
         late=st.booleans(),
     )
+    @reported
     def listen(self, picks: list[int], local: bool, late: bool) -> None:
         """Plays in a row (repeats included), maybe a local file; the last may show up late."""
         self._release_late()
@@ -296,12 +378,14 @@ class ScrobblerModel(RuleBasedStateMachine):
         self.call(happen)
 
     @rule(gap=st.integers(1, 90), mode=st.sampled_from(["start", "end"]))
+    @reported
     def switch_client(self, gap: int, mode: str) -> None:
         """A pause, then another client, which may stamp plays the other way."""
         self.clock += timedelta(minutes=gap)
         self.mode = mode
 
     @rule()
+    @reported
     def cycle(self) -> None:
         """One 120 s poll (or setup retry, after a start without MongoDB nor a snapshot)."""
         reachable, marks = self._reachable(), self._marks()
@@ -310,11 +394,13 @@ class ScrobblerModel(RuleBasedStateMachine):
             self.seen |= reachable
 
     @rule(down=st.booleans())
+    @reported
     def mongodb(self, down: bool) -> None:
         """MongoDB goes away (like a killed server) or comes back."""
         self.call(lambda: self.proxy.set_down(down=down))
 
     @rule(frozen=st.booleans())
+    @reported
     def mongodb_hangs(self, frozen: bool) -> None:
         """MongoDB hangs, connections open (SIGSTOP), or goes on (held commands run late)."""
         self.call(lambda: self.proxy.set_frozen(frozen=frozen))
@@ -329,12 +415,14 @@ class ScrobblerModel(RuleBasedStateMachine):
             ]
         )
     )
+    @reported
     def lose_a_reply(self, fault: tuple[str, str, str]) -> None:
         """The next such write reaches MongoDB, its acknowledgement does not (or repeats)."""
         action, command, collection = fault
         self.call(lambda: getattr(self.proxy, action)(command, collection))
 
     @rule(kind=st.sampled_from(["500", "503", "429", "timeout"]))
+    @reported
     def spotify_trouble(self, kind: str) -> None:
         """Spotify fails the next cycle's window request (a short 429 is waited out)."""
         prefix = "/v1/me/player/recently-played"
@@ -351,6 +439,7 @@ class ScrobblerModel(RuleBasedStateMachine):
     # the entry's state depends on timing, and Hypothesis needs to draw the same steps when
     # it replays an example.
     @rule()
+    @reported
     def restart(self) -> None:
         """Home Assistant restarts: only its storage and MongoDB remain."""
         if self.entry.state is not ConfigEntryState.LOADED:
@@ -361,6 +450,7 @@ class ScrobblerModel(RuleBasedStateMachine):
             self.seen |= reachable
 
     @rule(first=st.integers(0, 200), length=st.integers(1, 25))
+    @reported
     def import_export(self, first: int, length: int) -> None:
         """Spotify's export of a stretch of the past (ts = end, ms_played = listened) imported.
 
@@ -402,6 +492,95 @@ class ScrobblerModel(RuleBasedStateMachine):
         state = self.hass.states.get(entity_id or "")
         return str(state.attributes.get("status")) if state else "unknown"
 
+    @rule()
+    @reported
+    def midnight(self) -> None:
+        """Local midnight passes now (model time), with the poll due by then.
+
+        The day's sensors must drop to 0 at once, whatever MongoDB does: every real play so
+        far ended before it.
+        """
+        self.clock += timedelta(seconds=1)
+        moment, reachable, marks = self.clock, self._reachable(), self._marks()
+
+        def move() -> None:
+            ModelDay.start = moment
+
+        self.call(move)
+        self.run(self._fire_midnight())
+        if self._window_read(marks):
+            self.seen |= reachable
+        if self.entry.state is ConfigEntryState.LOADED:
+            assert self._state("plays_today") == "0"
+            assert float(self._state("listening_time_today")) == 0.0
+
+    async def _fire_midnight(self) -> None:
+        """Fire the time listeners due by the next real local midnight (they check the day)."""
+        tomorrow = dt_util.now().date() + timedelta(days=1)
+        midnight = datetime.combine(tomorrow, time(), dt_util.get_default_time_zone())
+        async_fire_time_changed(self.hass, dt_util.as_utc(midnight) + timedelta(seconds=1))
+        await self.hass.async_block_till_done(wait_background_tasks=True)
+
+    @rule(restored=st.booleans())
+    @reported
+    def reconfigure(self, restored: bool) -> None:
+        """The entry moves to another database: empty, or a copy of this one from earlier.
+
+        The copy is a backup taken before the last 30 minutes of plays (model time). The
+        first cycle must store what Spotify still returns that the new database lacks;
+        plays in it now are announced again, into the new database.
+        """
+        if self.entry.state is not ConfigEntryState.LOADED:
+            return
+        target = self.client[f"model_{uuid.uuid4().hex[:12]}"]
+        self.databases.append(target.name)
+        cutoff = self.clock - timedelta(minutes=30)
+        copied = self.run(self._copy_into(target, cutoff)) if restored else set()
+        reachable, marks = self._reachable(), self._marks()
+        if not self.run(self._reconfigure(target.name)):
+            return  # MongoDB unreachable: the form shows the error, nothing changes
+        self.db = target
+        self.copied_live = copied
+        self.events.clear()
+        self.imported = {p for p in self.imported if p.end < cutoff} if restored else set()
+        self.seen = set()
+        # Totals describe the new database: a documented reset of total_increasing sensors.
+        self.max_seen = dict.fromkeys(self.max_seen, 0)
+        if self._window_read(marks):
+            self.seen |= reachable
+
+    async def _copy_into(self, target: Any, cutoff: datetime) -> set[tuple[str, datetime]]:
+        """Copy this database as a backup taken at ``cutoff`` would hold it."""
+        copied: set[tuple[str, datetime]] = set()
+        # The plays first: the account's cursor is set back to the newest one copied.
+        names = sorted(await self.db.list_collection_names(), key=lambda name: name != "infos")
+        for name in names:
+            query = {"played_at": {"$lt": cutoff}} if name == "infos" else {}
+            docs = [doc async for doc in self.db[name].find(query)]
+            if name == "users":
+                newest = max((int(at.timestamp() * 1000) for _, at in copied), default=0)
+                for doc in docs:
+                    doc["lastTimestamp"] = min(doc.get("lastTimestamp", 0), newest)
+            if name == "infos":
+                live = [d for d in docs if history_import.IMPORTED_FIELD not in d]
+                copied = {(d["id"], d["played_at"]) for d in live}
+            if docs:
+                await target[name].insert_many(docs)
+        return copied
+
+    async def _reconfigure(self, database: str) -> bool:
+        """Run the reconfigure flow; whether it moved the entry."""
+        result = await self.entry.start_reconfigure_flow(self.hass)
+        result = await self.hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URI: self.proxy.uri, CONF_DATABASE: database}
+        )
+        if result["type"] is not FlowResultType.ABORT:
+            self.hass.config_entries.flow.async_abort(result["flow_id"])
+            return False
+        assert result["reason"] == "reconfigure_successful"
+        await self.hass.async_block_till_done(wait_background_tasks=True)
+        return True
+
     async def _restart(self) -> None:
         assert await self.hass.config_entries.async_unload(self.entry.entry_id)
         await self.hass.async_block_till_done(wait_background_tasks=True)
@@ -417,6 +596,7 @@ class ScrobblerModel(RuleBasedStateMachine):
         self.check_announcements()
 
     @invariant()
+    @reported
     def check_stored_plays(self) -> None:
         """Every stored play is a distinct real play."""
         real = {key: p for p in self.real if p.track_id for key in _keys_of(p)}
@@ -428,6 +608,7 @@ class ScrobblerModel(RuleBasedStateMachine):
             matched[play] = key
 
     @invariant()
+    @reported
     def check_counts(self) -> None:
         """Sensors equal MongoDB's counts when nothing waits; totals never go down."""
         if self.entry.state is not ConfigEntryState.LOADED:
@@ -453,11 +634,14 @@ class ScrobblerModel(RuleBasedStateMachine):
         return await infos.count_documents({}), await infos.count_documents(today)
 
     @invariant()
+    @reported
     def check_announcements(self) -> None:
         """No play is announced twice, and only stored plays are announced."""
         assert len(self.events) == len(set(self.events)), "a play was announced twice"
         stored = {(t, at.isoformat()) for t, at in self.run(self._stored(imported=False))}
         assert set(self.events) <= stored, "an announced play is not a stored live play"
+        copied = {(t, at.isoformat()) for t, at in self.copied_live}
+        assert not set(self.events) & copied, "a play the restored copy held was announced"
 
 
 async def _in_worker(
@@ -496,6 +680,7 @@ async def _in_worker(
 
 
 async def test_model_based_integrity(
+    recorder_mock: Recorder,
     hass: HomeAssistant,
     credentials: None,
     fake_spotify: FakeSpotify,

@@ -25,7 +25,7 @@ from custom_components.spotify_scrobbler.statistics import (
     statistic_ids,
 )
 
-from .conftest import MongoDb
+from .conftest import MongoDb, make_entry
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import play_recently, tick
 
@@ -250,3 +250,36 @@ async def test_mongodb_failure_leaves_statistics_for_the_next_rebuild(
 
     await async_refresh_statistics(hass, entry, None)
     await assert_statistics_match(hass, entry, mongo_db)
+
+
+async def test_entry_added_again_on_another_database_rebuilds_from_it(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    owner: ObjectId,
+) -> None:
+    """Removing the entry keeps the account's statistics; a new entry for the same account
+    on another database must not continue them (they count the old database's plays)."""
+    now = dt_util.utcnow()
+    await mongo_db["infos"].insert_many(generated_plays(catalog, owner, now, 200, seed=3))
+    entry = await setup_entry()
+    await assert_statistics_match(hass, entry, mongo_db)
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    other = mongo_db.client[f"{mongo_db.name}_b"]
+    try:
+        result = await other["users"].insert_one(
+            {"spotifyId": fake_spotify.user_id, "lastTimestamp": 0}
+        )
+        fewer = generated_plays(catalog, result.inserted_id, now, 40, seed=4)
+        await other["infos"].insert_many(fewer)
+        again = make_entry(fake_spotify, other)
+        again.add_to_hass(hass)
+        await hass.config_entries.async_setup(again.entry_id)
+        await assert_statistics_match(hass, again, other)
+    finally:
+        await mongo_db.client.drop_database(other.name)

@@ -89,8 +89,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Read the outbox, then connect to MongoDB (or start from the outbox's snapshot)."""
         pending, recent = PendingPlays(), RecentPlays()
         snapshot = await self.outbox.async_load(pending, recent, set(self._blacklist()))
-        # Statistics of the old database must not stand for this one's.
-        self.database_changed = snapshot.other_database
+        # Statistics of the old database must not stand for this one's; nor, for an entry
+        # without a snapshot yet, those a removed entry of the same account left behind.
+        self.database_changed = snapshot.other_database or snapshot.account is None
         if self.database_changed:
             # Noted before the outbox forgets the old database: the statistics clear their
             # rows at their next start even if this setup fails before they run.

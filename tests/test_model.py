@@ -537,11 +537,14 @@ class ScrobblerModel(RuleBasedStateMachine):
         cutoff = self.clock - timedelta(minutes=30)
         copied = self.run(self._copy_into(target, cutoff)) if restored else set()
         reachable, marks = self._reachable(), self._marks()
+        announced = list(self.events)
+        self.events.clear()  # the new database's announcements start with its setup
         if not self.run(self._reconfigure(target.name)):
-            return  # MongoDB unreachable: the form shows the error, nothing changes
+            # MongoDB unreachable: the form shows the error, nothing changes.
+            self.events[:0] = announced
+            return
         self.db = target
         self.copied_live = copied
-        self.events.clear()
         self.imported = {p for p in self.imported if p.end < cutoff} if restored else set()
         self.seen = set()
         # Totals describe the new database: a documented reset of total_increasing sensors.

@@ -808,13 +808,14 @@ async def test_regression_waiting_play_takes_no_import_of_its_repeat(
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
 
-def _end_at_last_millisecond(state: ScrobblerModel, pick: int) -> None:
-    """Move the model's clock so that a play of track ``pick`` ends at x.999 s (model only).
+def _end_at_last_millisecond(state: ScrobblerModel, *picks: int) -> None:
+    """Move the model's clock so that plays of ``picks`` in a row end at x.999 s (model only).
 
     The export's ts then lies 0.999 s before that end-stamped play, and the next play, a
     quarter of a second later, begins less than that from where the export says it began.
     """
-    end = state.clock + timedelta(milliseconds=state.tracks[pick].duration_ms)
+    length = sum(state.tracks[pick].duration_ms + 250 for pick in picks) - 250
+    end = state.clock + timedelta(milliseconds=length)
     shift = timedelta(microseconds=999_000 - end.microsecond)
     state.clock += shift if shift >= timedelta(0) else shift + timedelta(seconds=1)
 
@@ -891,6 +892,33 @@ async def test_regression_imported_newest_play_waiting_counts_once(
             lambda: state.mongodb(down=True),
             state.cycle,
             lambda: state.mongodb(down=False),
+            state.cycle,
+        ):
+            step()
+            state.check_all()
+
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
+
+
+async def test_regression_repeat_before_the_export_keeps_its_own_play(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Found by the model (soak seed 11, shrunk by hand): a track played twice back to back,
+    end-stamped, after two other tracks; the export starts with the repeat. The first play's
+    end lay nearer to where the export says the repeat began than the repeat's own end to
+    its ts, so it took the repeat's import: the repeat was stored twice, the first play
+    never. The other tracks around them tell that this client stamps ends."""
+
+    def steps(state: ScrobblerModel) -> None:
+        for step in (
+            lambda: _end_at_last_millisecond(state, 2, 3, 0, 0),
+            lambda: state.listen(late=False, local=False, picks=[2, 3, 0, 0]),
+            lambda: state.listen(late=False, local=False, picks=[4]),
+            lambda: state.import_export(first=3, length=2),
             state.cycle,
         ):
             step()

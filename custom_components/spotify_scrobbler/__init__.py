@@ -34,7 +34,8 @@ from .coordinator import ScrobblerCoordinator
 from .engine.known_metadata import KnownMetadata
 from .engine.mongo_client import build_mongo_client, database_identity
 from .engine.pending import PendingPlays
-from .engine.scrobbler import RecentPlays, Scrobbler
+from .engine.recent_plays import RecentPlays
+from .engine.scrobbler import Scrobbler
 from .engine.spotify import (
     DEFAULT_SPACING,
     BatchSupport,

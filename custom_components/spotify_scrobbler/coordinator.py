@@ -22,7 +22,8 @@ from .engine.models import CycleResult, Play, PlayDetails, ScrobblerData, Scrobb
 from .engine.mongo_client import describe_error
 from .engine.payload import details_from_documents
 from .engine.pending import PendingPlays
-from .engine.scrobbler import RecentPlays, Scrobbler
+from .engine.recent_plays import RecentPlays
+from .engine.scrobbler import Scrobbler
 from .engine.spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
 from .engine.store import Account, ScrobbleStore
 from .outbox import Outbox
@@ -89,13 +90,13 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Read the outbox, then connect to MongoDB (or start from the outbox's snapshot)."""
         pending, recent = PendingPlays(), RecentPlays()
         snapshot = await self.outbox.async_load(pending, recent, set(self._blacklist()))
-        # Statistics of the old database must not stand for this one's; nor, for an entry
-        # without a snapshot yet, those a removed entry of the same account left behind.
-        self.database_changed = snapshot.other_database or snapshot.account is None
-        if self.database_changed:
+        if snapshot.other_database:
             # Noted before the outbox forgets the old database: the statistics clear their
             # rows at their next start even if this setup fails before they run.
             await async_request_statistics_reset(self.hass, self.config_entry.entry_id)
+        # Statistics of the old database must not stand for this one's; nor, for an entry
+        # without a snapshot yet, those a removed entry of the same account left behind.
+        self.database_changed = snapshot.other_database or snapshot.account is None
         try:
             account, data = await self._connect(ScrobblerData())
         except PyMongoError as err:

@@ -20,7 +20,7 @@ from homeassistant.helpers.storage import Store
 from .const import DOMAIN
 from .engine.models import ScrobblerData, details_from_json, details_to_json
 from .engine.pending import PendingPlays
-from .engine.scrobbler import RecentPlays
+from .engine.recent_plays import RecentPlays
 from .engine.store import Account
 
 _LOGGER = logging.getLogger(__name__)

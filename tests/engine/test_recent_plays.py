@@ -3,7 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 from custom_components.spotify_scrobbler.engine.pending import PendingPlays
-from custom_components.spotify_scrobbler.engine.scrobbler import RecentPlays, Scrobbler
+from custom_components.spotify_scrobbler.engine.recent_plays import RecentPlays
+from custom_components.spotify_scrobbler.engine.scrobbler import Scrobbler
 
 AT = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

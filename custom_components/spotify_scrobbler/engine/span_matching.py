@@ -10,6 +10,10 @@ end of a play and the start of a back-to-back repeat lie a fraction of a second 
 (the export's whole seconds), so a live play nearest to its successor's start would take
 that import and leave its own one, and its successor, unmatched: stored twice.
 
+Where the plays around a live play tell how its client stamps (``stamp_modes``), it is
+measured to that anchor only: for repeats back to back, timing alone cannot tell an
+end-stamped play from the start-stamped next one.
+
 The spans of one track's imports are ordered alike by their start and their end (real
 plays do not overlap), so some best matching never pairs them crosswise, and one pass of
 dynamic programming over the plays in time order finds it.
@@ -22,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from .stamp_modes import Stamping
+
 
 @dataclass(slots=True, frozen=True)
 class ImportSpan:
@@ -32,22 +38,32 @@ class ImportSpan:
     began: datetime  # ts - ms_played
     ended: datetime  # ts
 
-    def distance(self, moment: datetime) -> int:
-        """Microseconds from ``moment`` to the nearer anchor."""
-        nearest = min(abs(moment - self.began), abs(moment - self.ended))
+    def distance(self, moment: datetime, stamping: Stamping | None = None) -> int:
+        """Microseconds from ``moment`` to the anchor its stamping marks, else the nearer."""
+        if stamping == "start":
+            nearest = abs(moment - self.began)
+        elif stamping == "end":
+            nearest = abs(moment - self.ended)
+        else:
+            nearest = min(abs(moment - self.began), abs(moment - self.ended))
         return (nearest.days * 86_400 + nearest.seconds) * 1_000_000 + nearest.microseconds
 
 
 def match_spans(
-    live: Sequence[datetime], spans: Sequence[ImportSpan], kept: Mapping[int, int] | None = None
+    live: Sequence[datetime],
+    spans: Sequence[ImportSpan],
+    kept: Mapping[int, int] | None = None,
+    stampings: Sequence[Stamping | None] | None = None,
 ) -> dict[int, int]:
     """Live play index -> span index: the most pairs, then the least total distance.
 
     ``live`` and ``spans`` are one track's; a pair needs the live instant inside the span.
     ``kept`` are pairs an earlier matching chose (live index -> span index): they count as
-    no distance, so they stay unless more pairs need them changed.
+    no distance, so they stay unless more pairs need them changed. ``stampings`` (per live
+    play, see ``stamp_modes``) measure each live play to the anchor it marks.
     """
     kept = kept or {}
+    stampings = stampings or [None] * len(live)
     points = sorted(range(len(live)), key=lambda index: live[index])
     order = sorted(range(len(spans)), key=lambda index: (spans[index].end, spans[index].start))
     times = [live[index] for index in points]
@@ -62,12 +78,12 @@ def match_spans(
         if first >= last:
             continue
         if block and first >= reach:
-            matched.update(_best(block, points, live, spans, kept))
+            matched.update(_best(block, points, live, spans, kept=kept, stampings=stampings))
             block = []
         block.append((span_index, first, last))
         reach = max(reach, last)
     if block:
-        matched.update(_best(block, points, live, spans, kept))
+        matched.update(_best(block, points, live, spans, kept=kept, stampings=stampings))
     return matched
 
 
@@ -76,7 +92,9 @@ def _best(
     points: Sequence[int],
     live: Sequence[datetime],
     spans: Sequence[ImportSpan],
+    *,
     kept: Mapping[int, int],
+    stampings: Sequence[Stamping | None],
 ) -> dict[int, int]:
     """One block's best non-crossing matching (points and spans both in time order)."""
     low = min(first for _, first, _ in block)
@@ -97,7 +115,11 @@ def _best(
             span = spans[span_index]
             if span.start <= moment <= span.end:
                 pairs, distance = score[i - 1][j - 1]
-                cost = 0 if kept.get(rows[i - 1]) == span_index else span.distance(moment)
+                cost = (
+                    0
+                    if kept.get(rows[i - 1]) == span_index
+                    else span.distance(moment, stampings[rows[i - 1]])
+                )
                 paired = (pairs + 1, distance - cost)
                 if paired > best:
                     best, how = paired, 3

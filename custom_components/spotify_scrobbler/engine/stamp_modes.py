@@ -1,0 +1,66 @@
+"""Whether each live play was stamped at its start or its end, told by the plays around it.
+
+Pure functions (no I/O, no Home Assistant). Spotify's ``played_at`` marks the start of a
+play for some clients and its end for others. Plays heard back to back, neither paused nor
+skipped, lie one play apart: the later play's length apart when the client stamps ends, the
+earlier play's when it stamps starts. Where the two lengths differ, the distance tells
+which; a run of plays back to back comes from one client and shares the answer.
+
+The history import's matching needs it for repeats of one track back to back: there the
+end of one play and the start of the next lie a fraction of a second apart, and only the
+stamping says which of the two live plays an imported play stands for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+type Stamping = Literal["start", "end"]
+
+# How far two instants one play apart may differ from that play's length: the pause
+# between tracks and the rounding of lengths; far below the difference between most tracks.
+TOLERANCE: Final = timedelta(seconds=2)
+
+
+def stamp_modes(plays: Sequence[tuple[datetime, int]]) -> list[Stamping | None]:
+    """For plays in time order, as (played_at, track length in ms): how each was stamped.
+
+    None where nothing tells: a play alone, a run of one track's repeats, plays paused,
+    skipped or crossfaded, or a run whose plays disagree.
+    """
+    modes: list[Stamping | None] = [None] * len(plays)
+    first = 0
+    votes: set[Stamping] = set()
+    for index in range(1, len(plays) + 1):
+        follows = index < len(plays) and _back_to_back(plays[index - 1], plays[index])
+        if follows:
+            vote = _vote(plays[index - 1], plays[index])
+            if vote is not None:
+                votes.add(vote)
+            continue
+        if len(votes) == 1:
+            mode = next(iter(votes))
+            modes[first:index] = [mode] * (index - first)
+        first, votes = index, set()
+    return modes
+
+
+def _fits(distance: timedelta, length_ms: int) -> bool:
+    return abs(distance - timedelta(milliseconds=length_ms)) <= TOLERANCE
+
+
+def _back_to_back(earlier: tuple[datetime, int], later: tuple[datetime, int]) -> bool:
+    """Whether two plays lie one of them apart: heard one right after the other."""
+    distance = later[0] - earlier[0]
+    return _fits(distance, later[1]) or _fits(distance, earlier[1])
+
+
+def _vote(earlier: tuple[datetime, int], later: tuple[datetime, int]) -> Stamping | None:
+    """'end' if they lie the later play apart only, 'start' if the earlier only."""
+    distance = later[0] - earlier[0]
+    ends, starts = _fits(distance, later[1]), _fits(distance, earlier[1])
+    if ends == starts:
+        return None
+    return "end" if ends else "start"

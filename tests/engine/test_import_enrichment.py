@@ -7,6 +7,7 @@ what the enrichment leaves in MongoDB and what it asked Spotify.
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -275,3 +276,46 @@ async def test_a_rate_limit_pause_is_waited_out_before_the_next_request(
     first_request = fake_spotify.requests[0]
     assert first_request.path.startswith("/v1/tracks/")
     assert await without_ids(account) == 0
+
+
+async def test_a_blacklisting_during_a_flush_is_not_reverted(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Your Spotify blacklists an artist while a flush re-times the artist's imported plays
+    (copied, deleted, inserted again): the copies must not bring back the plays as they were
+    before the blacklisting. The plays it skipped get their length at a later flush."""
+    account = await import_plays(mongo_db, catalog, tracks=1, per_track=3)
+    (track_id,) = account.track_ids
+    await make_enricher(session, fake_spotify, account, Clock()).run()
+    infos = account.store.infos
+    # What an older version left: the export's ms_played in durationMs; queued again.
+    await infos.update_many({"owner": account.owner}, {"$set": {"durationMs": 1234}})
+    await mongo_db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
+
+    original = import_enrichment.insert_ignoring_duplicates
+    blacklisted = False
+
+    async def staged_then_blacklisted(collection: Any, docs: list[dict[str, Any]]) -> None:
+        nonlocal blacklisted
+        await original(collection, docs)
+        if collection.name == STAGING_COLLECTION and not blacklisted:
+            blacklisted = True  # Your Spotify's updateMany, between our copy and delete
+            await infos.update_many(
+                {"owner": account.owner, "id": track_id}, {"$addToSet": {"blacklistedBy": "artist"}}
+            )
+
+    monkeypatch.setattr(import_enrichment, "insert_ignoring_duplicates", staged_then_blacklisted)
+    await make_enricher(session, fake_spotify, account, Clock()).run()
+    assert blacklisted
+    length = catalog.tracks[track_id].duration_ms
+    docs = [doc async for doc in infos.find({"owner": account.owner})]
+    assert len(docs) == account.plays
+    assert all(doc.get("blacklistedBy") == ["artist"] for doc in docs)
+    await make_enricher(session, fake_spotify, account, Clock()).run()
+    docs = [doc async for doc in infos.find({"owner": account.owner})]
+    assert [doc["durationMs"] for doc in docs] == [length] * account.plays
+    assert all(doc.get("blacklistedBy") == ["artist"] for doc in docs)

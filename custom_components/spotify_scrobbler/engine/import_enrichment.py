@@ -44,6 +44,9 @@ from .spotify import (
 from .store import Document, ScrobbleStore
 from .your_spotify import BLACKLISTED_BY
 
+BLACKLIST_FIELD: Final = "blacklistedBy"
+_ABSENT: Final = object()
+
 _LOGGER = logging.getLogger(__name__)
 
 # Enrichment budget: one Spotify request per ENRICH_INTERVAL at most (20 a minute), on top of
@@ -115,6 +118,8 @@ class MetadataEnricher:
         self.oldest_changed: datetime | None = None
         self._resolved: dict[str, TrackInfo] = {}  # not yet written to the plays
         self._unknown: set[str] = set()
+        self._retry: set[str] = set()  # resolved, but plays changed under the flush
+        self._retried: set[str] = set()
         self._artists_todo: set[str] = set()  # stored as stubs; full data still to fetch
         self._unknown_artists: set[str] = set()  # Spotify had none: they stay stubs
 
@@ -224,12 +229,18 @@ class MetadataEnricher:
         for start in range(0, len(done), ENRICH_FLUSH_TRACKS):
             chunk = done[start : start + ENRICH_FLUSH_TRACKS]
             await self.pending.delete_many({"owner": self.owner, "id": {"$in": chunk}})
-        self.tracks_done += len(self._resolved)
+        if self._retry:
+            await insert_ignoring_duplicates(
+                self.pending, [{"owner": self.owner, "id": track_id} for track_id in self._retry]
+            )
+            self._retried |= self._retry
+        self.tracks_done += len(self._resolved.keys() - self._retry)
         self.unknown_tracks += len(self._unknown)
         if self.remaining is not None:
-            self.remaining = max(0, self.remaining - len(done))
+            self.remaining = max(0, self.remaining - len(done) + len(self._retry))
         self._resolved.clear()
         self._unknown.clear()
+        self._retry.clear()
         if self.after_flush is not None:
             await self.after_flush()
 
@@ -252,14 +263,20 @@ class MetadataEnricher:
             "$or": [{"primaryArtistId": None}, {IMPORTED_FIELD: {"$exists": True}}],
         }
         replaced: list[Document] = []
+        # _ids by the blacklistedBy they were read with: a play blacklisted or restored by
+        # someone else meanwhile is not deleted, so its copy cannot revert that change.
+        as_read: dict[str, tuple[Any, list[Document]]] = {}
         oldest: datetime | None = None
         async for doc in self.store.infos.find(match, batch_size=10_000):
             info = self._resolved.get(doc.get("id"))  # type: ignore[arg-type]
             if info is None:
                 continue
+            before = doc.get(BLACKLIST_FIELD, _ABSENT)
             changed, counts_changed = _complete(doc, info, blacklist)
             if not changed:
                 continue
+            unchanged = {"$exists": False} if before is _ABSENT else before
+            as_read.setdefault(repr(unchanged), (unchanged, []))[1].append(doc)
             replaced.append(doc)
             if counts_changed and isinstance(played_at := doc.get("played_at"), datetime):
                 played_at = as_utc(played_at)
@@ -269,9 +286,18 @@ class MetadataEnricher:
         if oldest is not None and self.before_changing is not None:
             await self.before_changing(oldest)
         await insert_ignoring_duplicates(self.staging, replaced)
-        ids = [doc["_id"] for doc in replaced]
-        for start in range(0, len(ids), DELETE_BATCH):
-            await self.store.infos.delete_many({"_id": {"$in": ids[start : start + DELETE_BATCH]}})
+        for unchanged, docs in as_read.values():
+            deleted = 0
+            for start in range(0, len(docs), DELETE_BATCH):
+                chunk = [doc["_id"] for doc in docs[start : start + DELETE_BATCH]]
+                result = await self.store.infos.delete_many(
+                    {"_id": {"$in": chunk}, BLACKLIST_FIELD: unchanged}
+                )
+                deleted += result.deleted_count
+            if deleted < len(docs):
+                # Changed meanwhile: their copies are duplicates and they keep what they
+                # had. Their tracks are queued again for a later flush (once per run).
+                self._retry.update(doc["id"] for doc in docs if doc["id"] not in self._retried)
         await self._finish_staged()
         return oldest
 

@@ -319,3 +319,43 @@ async def test_a_blacklisting_during_a_flush_is_not_reverted(
     docs = [doc async for doc in infos.find({"owner": account.owner})]
     assert [doc["durationMs"] for doc in docs] == [length] * account.plays
     assert all(doc.get("blacklistedBy") == ["artist"] for doc in docs)
+
+
+async def test_the_most_listened_tracks_are_enriched_first(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tracks leave the queue by their listening in the export, most first, whatever their
+    order in the files: an import is useful long before it is fully enriched."""
+    monkeypatch.setattr(import_enrichment, "ENRICH_BATCH", 1)
+    monkeypatch.setattr(import_enrichment, "ENRICH_FLUSH_TRACKS", 1)
+    store = ScrobbleStore(mongo_db)
+    await store.ensure_indexes()
+    owner = ObjectId()
+    importer = HistoryImporter(store, owner)
+    await importer.ensure_indexes()
+    await importer.prepare(START + timedelta(days=30))
+    # Listening per track: 1, 5, 2, 4 and 3 plays of 2 minutes, in file order.
+    track_ids = list(catalog.tracks)[:5]
+    counts = [1, 5, 2, 4, 3]
+    entries = []
+    moment = START
+    for track_id, count in zip(track_ids, counts, strict=True):
+        for _ in range(count):
+            moment += timedelta(minutes=5)
+            entries.append(music_entry(catalog, track_id, moment, 120_000))
+    await importer.import_entries(entries)
+    account = Account(store, owner, track_ids, sum(counts))
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+
+    enriched: list[str] = []
+    while await enricher.step():
+        cursor = store.infos.find({"owner": owner, "primaryArtistId": {"$ne": None}})
+        for track_id in dict.fromkeys([doc["id"] async for doc in cursor]):
+            if track_id not in enriched:
+                enriched.append(track_id)
+    by_listening = [t for _, t in sorted(zip(counts, track_ids, strict=True), reverse=True)]
+    assert enriched == by_listening

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bson import ObjectId
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
 from .export_entries import TRACK_URI_PREFIX, ImportCounts, classify_segment
@@ -46,6 +46,8 @@ from .your_spotify import BLACKLISTED_BY
 
 INSERT_BATCH: Final = 5_000  # plays per insert_many
 PENDING_COLLECTION: Final = "scrobbler_import_pending"
+# A queued track's listening (ms) in the export: the enrichment takes the most listened first.
+LISTENED_FIELD: Final = "listened_ms"
 STAGING_COLLECTION: Final = "scrobbler_import_staging"
 # Our field on imported play documents: the export's ms_played, never changed. A stored play
 # with it sits exactly at its export ts (the import's own rule applies); one without it is a
@@ -132,6 +134,7 @@ class HistoryImporter:
     async def ensure_indexes(self) -> None:
         """The pending-enrichment and spoken-play indexes (the play indexes are the store's)."""
         await self.pending.create_index([("owner", ASCENDING), ("id", ASCENDING)], unique=True)
+        await self.pending.create_index([("owner", ASCENDING), (LISTENED_FIELD, DESCENDING)])
         await self.spoken.ensure_index()
 
     async def prepare(self, now: datetime) -> None:
@@ -240,8 +243,10 @@ class HistoryImporter:
         the others are queued for the background enrichment.
         """
         names: dict[str, ExportPlay] = {}
+        listened: dict[str, int] = {}
         for play in plays:
             names.setdefault(play.track_id, play)
+            listened[play.track_id] = listened.get(play.track_id, 0) + play.ms_played
         known = {i: info for i in names if (info := self._tracks.get(i)) is not None}
         missing = [track_id for track_id in names if track_id not in self._tracks]
         if missing:
@@ -251,8 +256,14 @@ class HistoryImporter:
             self._tracks.update(dict.fromkeys(missing))
         pending = [track_id for track_id in names if track_id not in known]
         if pending:
+            # Weighed by their listening in the first segment that queues them: enough to
+            # enrich the tracks that matter most first, without an update per later segment.
             await insert_ignoring_duplicates(
-                self.pending, [{"owner": self.owner, "id": track_id} for track_id in pending]
+                self.pending,
+                [
+                    {"owner": self.owner, "id": track_id, LISTENED_FIELD: listened[track_id]}
+                    for track_id in pending
+                ],
             )
         return known
 

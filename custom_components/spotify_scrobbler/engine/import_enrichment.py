@@ -19,11 +19,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
 
 from .history_import import (
     IMPORTED_FIELD,
     INSERT_BATCH,
+    LISTENED_FIELD,
     PENDING_COLLECTION,
     STAGING_COLLECTION,
     TRACK_PROJECTION,
@@ -194,7 +196,13 @@ class MetadataEnricher:
         query: Document = {"owner": self.owner}
         if self._resolved or self._unknown:
             query["id"] = {"$nin": [*self._resolved, *self._unknown]}
-        cursor = self.pending.find(query, {"_id": 0, "id": 1}).limit(ENRICH_BATCH)
+        # The most listened first: an import is useful long before it is fully enriched.
+        # Tracks queued without a weight (older versions, re-queued ones) come last.
+        cursor = (
+            self.pending.find(query, {"_id": 0, "id": 1})
+            .sort([(LISTENED_FIELD, DESCENDING), ("id", ASCENDING)])
+            .limit(ENRICH_BATCH)
+        )
         ids = [doc["id"] async for doc in cursor if isinstance(doc.get("id"), str)]
         if not ids:
             if self._resolved or self._unknown:

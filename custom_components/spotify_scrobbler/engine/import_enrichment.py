@@ -56,11 +56,14 @@ _LOGGER = logging.getLogger(__name__)
 ENRICH_INTERVAL: Final = 3.0
 ENRICH_RETRY_DELAY: Final = 60.0  # after a Spotify or MongoDB failure
 ENRICH_MONGO_ATTEMPTS: Final = 5  # MongoDB failures in a row before the enrichment stops
-ENRICH_BATCH: Final = 200  # pending tracks read per step
+ENRICH_BATCH: Final = 50  # pending tracks read per step (about 2.5 min at the budget)
 BATCH_TRACKS: Final = 50  # Spotify's /tracks?ids= limit (apps with extended quota)
 # Resolved tracks are written to their plays in one pass over the account's plays that
 # lack ids (FerretDB scans the collection for any update not by _id).
 ENRICH_FLUSH_TRACKS: Final = 500
+# ...or after this many Spotify requests (5 min at the budget): the plays of the most
+# listened tracks get their ids within minutes, not after 500 tracks (25 min or more).
+ENRICH_FLUSH_REQUESTS: Final = 100
 DELETE_BATCH: Final = 50_000  # _ids per delete_many (keeps the command far below 16 MB)
 # Set on the account's users document once the tracks of plays imported by older versions
 # (durationMs = ms_played) are queued for the track's length (queue_older_imports).
@@ -76,7 +79,7 @@ class MetadataEnricher:
     and track), so it survives restarts. Tracks whose full document is already stored cost
     no request. Resolved tracks are written to the plays in batches (``flush``): one pass
     over the account's plays without ids, replaced by ``_id``, per ENRICH_FLUSH_TRACKS
-    tracks, because FerretDB scans the whole collection for an update by track id.
+    tracks or ENRICH_FLUSH_REQUESTS requests, because FerretDB scans the whole collection for an update by track id.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class MetadataEnricher:
         self._unknown: set[str] = set()
         self._retry: set[str] = set()  # resolved, but plays changed under the flush
         self._retried: set[str] = set()
+        self._requests_at_flush = 0  # self.requests at the last flush
         self._artists_todo: set[str] = set()  # stored as stubs; full data still to fetch
         self._unknown_artists: set[str] = set()  # Spotify had none: they stay stubs
 
@@ -221,13 +225,17 @@ class MetadataEnricher:
         await self._fetch_artists()
         # Artists before the flush: once their tracks leave the queue, nothing brings the
         # stubs back here after a restart.
-        if len(self._resolved) + len(self._unknown) >= ENRICH_FLUSH_TRACKS:
+        if (
+            len(self._resolved) + len(self._unknown) >= ENRICH_FLUSH_TRACKS
+            or self.requests - self._requests_at_flush >= ENRICH_FLUSH_REQUESTS
+        ):
             await self.flush()
         self.on_progress()
         return True
 
     async def flush(self) -> None:
         """Write the resolved tracks' ids to their plays, then drop them from the queue."""
+        self._requests_at_flush = self.requests
         if self._resolved:
             oldest = await self._write_ids()
             if oldest is not None:

@@ -555,16 +555,19 @@ class ScrobblerModel(RuleBasedStateMachine):
     async def _copy_into(self, target: Any, cutoff: datetime) -> set[tuple[str, datetime]]:
         """Copy this database as a backup taken at ``cutoff`` would hold it."""
         copied: set[tuple[str, datetime]] = set()
+        newest = 0
         # The plays first: the account's cursor is set back to the newest one copied.
         names = sorted(await self.db.list_collection_names(), key=lambda name: name != "infos")
         for name in names:
             query = {"played_at": {"$lt": cutoff}} if name == "infos" else {}
             docs = [doc async for doc in self.db[name].find(query)]
             if name == "users":
-                newest = max((int(at.timestamp() * 1000) for _, at in copied), default=0)
+                # As the backup found it: at least its newest play, imported ones included
+                # (an import moves the cursor over the plays it stores in the live window).
                 for doc in docs:
                     doc["lastTimestamp"] = min(doc.get("lastTimestamp", 0), newest)
             if name == "infos":
+                newest = max((int(d["played_at"].timestamp() * 1000) for d in docs), default=0)
                 live = [d for d in docs if history_import.IMPORTED_FIELD not in d]
                 copied = {(d["id"], d["played_at"]) for d in live}
             if docs:

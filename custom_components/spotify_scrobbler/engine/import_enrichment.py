@@ -79,7 +79,8 @@ class MetadataEnricher:
     and track), so it survives restarts. Tracks whose full document is already stored cost
     no request. Resolved tracks are written to the plays in batches (``flush``): one pass
     over the account's plays without ids, replaced by ``_id``, per ENRICH_FLUSH_TRACKS
-    tracks or ENRICH_FLUSH_REQUESTS requests, because FerretDB scans the whole collection for an update by track id.
+    tracks or ENRICH_FLUSH_REQUESTS requests, because FerretDB scans the whole collection
+    for an update by track id.
     """
 
     def __init__(

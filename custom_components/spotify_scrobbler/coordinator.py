@@ -74,7 +74,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         # The day's totals were reset at midnight, or plays changed behind the cycle's back
         # (an import), and MongoDB has not been asked for them since.
         self._totals_stale = False
-        self.database_changed = False  # reconfigured to another database since the last run
+        # Reconfigured to another database since the last run, or set up for the first time:
+        # the statistics' rows are cleared and rebuilt from this database.
+        self.database_changed = False
 
     @property
     def mongodb_down_since(self) -> datetime | None:
@@ -90,13 +92,16 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         """Read the outbox, then connect to MongoDB (or start from the outbox's snapshot)."""
         pending, recent = PendingPlays(), RecentPlays()
         snapshot = await self.outbox.async_load(pending, recent, set(self._blacklist()))
-        if snapshot.other_database:
-            # Noted before the outbox forgets the old database: the statistics clear their
-            # rows at their next start even if this setup fails before they run.
-            await async_request_statistics_reset(self.hass, self.config_entry.entry_id)
         # Statistics of the old database must not stand for this one's; nor, for an entry
         # without a snapshot yet, those a removed entry of the same account left behind.
         self.database_changed = snapshot.other_database or snapshot.account is None
+        if snapshot.other_database or (
+            snapshot.account is None and "recorder" in self.hass.config.components
+        ):
+            # Noted before the outbox forgets the old database (or is first written): the
+            # statistics clear their rows at their next start even if this setup fails or
+            # Home Assistant stops before they run.
+            await async_request_statistics_reset(self.hass, self.config_entry.entry_id)
         try:
             account, data = await self._connect(ScrobblerData())
         except PyMongoError as err:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from pymongo.errors import PyMongoError
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from .coordinator import ScrobblerCoordinator
 
 _LOGGER = logging.getLogger(__name__)
+
+STATISTICS_REBUILD_INTERVAL: Final = 30 * 60.0  # seconds between rebuilds while enriching
 
 
 class EnrichmentRunner:
@@ -58,6 +61,7 @@ class EnrichmentRunner:
         # MongoDB was down when enrichment wanted to start: retry after a cycle reaches it
         # (a background task spinning on a dead server would never end).
         self._deferred = False
+        self._rebuilt_at = -math.inf  # loop time of the last statistics rebuild
 
     def start(self) -> None:
         """Start enriching, unless an import runs or the enrichment runs already."""
@@ -96,11 +100,19 @@ class EnrichmentRunner:
         # Durable before the plays change: a restart before the rebuild still rebuilds.
         await async_mark_statistics_stale(self.hass, self.entry, oldest)
 
-    async def _after_flush(self, enricher: MetadataEnricher) -> None:
-        """Rebuild the statistics from the oldest play the flush blacklisted or re-timed."""
-        oldest, enricher.oldest_changed = enricher.oldest_changed, None
-        if oldest is not None:
-            await async_refresh_statistics(self.hass, self.entry, oldest)
+    async def _after_flush(self, enricher: MetadataEnricher, *, last: bool = False) -> None:
+        """Rebuild the statistics from the oldest play the flushes blacklisted or re-timed.
+
+        At most every STATISTICS_REBUILD_INTERVAL, and after the last flush: flushes come
+        every few minutes and each rebuild may span the whole history. The statistics are
+        marked stale before the plays change, so a rebuild put off is never lost.
+        """
+        oldest = enricher.oldest_changed
+        now = self.hass.loop.time()
+        if oldest is None or (not last and now - self._rebuilt_at < STATISTICS_REBUILD_INTERVAL):
+            return
+        enricher.oldest_changed, self._rebuilt_at = None, now
+        await async_refresh_statistics(self.hass, self.entry, oldest)
 
     async def _run(self, enricher: MetadataEnricher) -> None:
         try:
@@ -116,6 +128,7 @@ class EnrichmentRunner:
         self._on_progress()
         try:
             await enricher.run()
+            await self._after_flush(enricher, last=True)
         except PyMongoError as err:
             _LOGGER.warning(
                 "%s: enrichment paused, MongoDB failed: %s", self.entry.title, describe_error(err)

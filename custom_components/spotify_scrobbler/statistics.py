@@ -235,7 +235,7 @@ class ListeningStatistics:
             async with self._marker_lock:
                 await self._load_marker_locked()
             if self._clear_requested or self.entry.runtime_data.coordinator.database_changed:
-                # Reconfigured to another database: its plays replace the old rows. The
+                # Another database, or a first setup: its plays replace the old rows. The
                 # recorder runs its tasks in order, so the clearing precedes the new rows.
                 if self._lower(None):
                     await self._save_marker()

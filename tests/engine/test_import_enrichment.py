@@ -378,3 +378,43 @@ async def test_plays_get_their_ids_every_few_requests(
     assert enricher.requests >= 2  # the track and its artists
     assert await without_ids(account) == 4  # one track's two plays have their ids
     assert await queued(account) == 2
+
+
+async def test_a_track_raced_twice_stays_queued_for_the_next_run(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another program changes the plays under every flush: the run ends (no spinning), the
+    plays keep what it wrote last, and the track stays queued for the next run."""
+    account = await import_plays(mongo_db, catalog, tracks=1, per_track=2)
+    (track_id,) = account.track_ids
+    await make_enricher(session, fake_spotify, account, Clock()).run()
+    infos = account.store.infos
+    await infos.update_many({"owner": account.owner}, {"$set": {"durationMs": 1234}})
+    await mongo_db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
+
+    original = import_enrichment.insert_ignoring_duplicates
+    flips = 0
+
+    async def staged_then_changed(collection: Any, docs: list[dict[str, Any]]) -> None:
+        nonlocal flips
+        await original(collection, docs)
+        if collection.name == STAGING_COLLECTION:
+            flips += 1
+            change = "$addToSet" if flips % 2 else "$pull"
+            await infos.update_many(
+                {"owner": account.owner, "id": track_id}, {change: {"blacklistedBy": "artist"}}
+            )
+
+    monkeypatch.setattr(import_enrichment, "insert_ignoring_duplicates", staged_then_changed)
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.run()
+    assert flips == 2
+    assert enricher.remaining == 1
+    assert await queued(account) == 1
+    docs = [doc async for doc in infos.find({"owner": account.owner})]
+    assert [doc.get("blacklistedBy") for doc in docs] == [[], []]  # as the other program left
+    assert [doc["durationMs"] for doc in docs] == [1234, 1234]

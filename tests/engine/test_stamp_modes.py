@@ -46,3 +46,14 @@ def test_a_run_whose_plays_disagree_tells_nothing() -> None:
     moment = end[-1][0] + timedelta(milliseconds=180_000 + 250)
     # Lies the earlier play's length after the last one: a start-stamped neighbour.
     assert stamp_modes([*end, (moment, 90_000)]) == [None, None, None]
+
+
+def test_unknown_lengths_and_crossfades_tell_nothing() -> None:
+    """A length of 0 (missing in the payload) fits no distance; plays overlapping by a
+    crossfade lie less than a length apart either way."""
+    assert stamp_modes([(START, 0), (START + timedelta(seconds=1), 0)]) == [None, None]
+    crossfaded = [
+        (START, 200_000),
+        (START + timedelta(milliseconds=180_000 - 6_000), 180_000),
+    ]
+    assert stamp_modes(crossfaded) == [None, None]

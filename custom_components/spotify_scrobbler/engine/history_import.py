@@ -134,7 +134,9 @@ class HistoryImporter:
     async def ensure_indexes(self) -> None:
         """The pending-enrichment and spoken-play indexes (the play indexes are the store's)."""
         await self.pending.create_index([("owner", ASCENDING), ("id", ASCENDING)], unique=True)
-        await self.pending.create_index([("owner", ASCENDING), (LISTENED_FIELD, DESCENDING)])
+        await self.pending.create_index(
+            [("owner", ASCENDING), (LISTENED_FIELD, DESCENDING), ("id", ASCENDING)]
+        )
         await self.spoken.ensure_index()
 
     async def prepare(self, now: datetime) -> None:

@@ -126,6 +126,7 @@ class MetadataEnricher:
         self._unknown: set[str] = set()
         self._retry: set[str] = set()  # resolved, but plays changed under the flush
         self._retried: set[str] = set()
+        self._skipped: set[str] = set()  # left queued for the next run
         self._requests_at_flush = 0  # self.requests at the last flush
         self._artists_todo: set[str] = set()  # stored as stubs; full data still to fetch
         self._unknown_artists: set[str] = set()  # Spotify had none: they stay stubs
@@ -199,8 +200,8 @@ class MetadataEnricher:
         await self._finish_staged()  # a flush interrupted by a crash or an unload
         await self._fetch_artists()  # left over by a failed request
         query: Document = {"owner": self.owner}
-        if self._resolved or self._unknown:
-            query["id"] = {"$nin": [*self._resolved, *self._unknown]}
+        if self._resolved or self._unknown or self._skipped:
+            query["id"] = {"$nin": [*self._resolved, *self._unknown, *self._skipped]}
         # The most listened first: an import is useful long before it is fully enriched.
         # Tracks queued without a weight (older versions, re-queued ones) come last.
         cursor = (
@@ -213,7 +214,7 @@ class MetadataEnricher:
             if self._resolved or self._unknown:
                 await self.flush()
                 return True
-            self.remaining = 0
+            self.remaining = len(self._skipped)
             self.on_progress()
             return False
         stored = await self._stored_infos(ids)
@@ -236,25 +237,23 @@ class MetadataEnricher:
 
     async def flush(self) -> None:
         """Write the resolved tracks' ids to their plays, then drop them from the queue."""
-        self._requests_at_flush = self.requests
         if self._resolved:
             oldest = await self._write_ids()
             if oldest is not None:
                 previous = self.oldest_changed
                 self.oldest_changed = oldest if previous is None else min(previous, oldest)
-        done = [*self._resolved, *self._unknown]
+        done = [t for t in (*self._resolved, *self._unknown) if t not in self._retry]
         for start in range(0, len(done), ENRICH_FLUSH_TRACKS):
             chunk = done[start : start + ENRICH_FLUSH_TRACKS]
             await self.pending.delete_many({"owner": self.owner, "id": {"$in": chunk}})
-        if self._retry:
-            await insert_ignoring_duplicates(
-                self.pending, [{"owner": self.owner, "id": track_id} for track_id in self._retry]
-            )
-            self._retried |= self._retry
+        # Raced a second time in this run: left queued for the next run, skipped till then.
+        self._skipped |= self._retry & self._retried
+        self._retried |= self._retry
         self.tracks_done += len(self._resolved.keys() - self._retry)
         self.unknown_tracks += len(self._unknown)
+        self._requests_at_flush = self.requests
         if self.remaining is not None:
-            self.remaining = max(0, self.remaining - len(done) + len(self._retry))
+            self.remaining = max(0, self.remaining - len(done))
         self._resolved.clear()
         self._unknown.clear()
         self._retry.clear()
@@ -292,7 +291,7 @@ class MetadataEnricher:
             changed, counts_changed = _complete(doc, info, blacklist)
             if not changed:
                 continue
-            unchanged = {"$exists": False} if before is _ABSENT else before
+            unchanged = _as_read(before)
             as_read.setdefault(repr(unchanged), (unchanged, []))[1].append(doc)
             replaced.append(doc)
             if counts_changed and isinstance(played_at := doc.get("played_at"), datetime):
@@ -313,8 +312,8 @@ class MetadataEnricher:
                 deleted += result.deleted_count
             if deleted < len(docs):
                 # Changed meanwhile: their copies are duplicates and they keep what they
-                # had. Their tracks are queued again for a later flush (once per run).
-                self._retry.update(doc["id"] for doc in docs if doc["id"] not in self._retried)
+                # had. Their tracks stay queued, for a later flush of this run (once).
+                self._retry.update(doc["id"] for doc in docs)
         await self._finish_staged()
         return oldest
 
@@ -449,7 +448,7 @@ class MetadataEnricher:
 
 def _complete(doc: Document, info: TrackInfo, blacklist: set[str]) -> tuple[bool, bool]:
     """Fill in a play from its track: (whether it changed, whether what it counts did)."""
-    counted = "blacklistedBy" not in doc
+    counted = BLACKLIST_FIELD not in doc
     changed = counts_changed = False
     if doc.get("primaryArtistId") is None:
         doc.update(
@@ -459,7 +458,7 @@ def _complete(doc: Document, info: TrackInfo, blacklist: set[str]) -> tuple[bool
         )
         changed = True
         if info.artist_ids[0] in blacklist and counted:
-            doc["blacklistedBy"] = list(BLACKLISTED_BY)
+            doc[BLACKLIST_FIELD] = list(BLACKLISTED_BY)
             counts_changed = True
     length = info.duration_ms
     if IMPORTED_FIELD in doc and length is not None and doc.get("durationMs") != length:
@@ -467,6 +466,15 @@ def _complete(doc: Document, info: TrackInfo, blacklist: set[str]) -> tuple[bool
         changed = True
         counts_changed = counts_changed or counted
     return changed, counts_changed
+
+
+def _as_read(value: Any) -> Any:
+    """A filter matching ``blacklistedBy`` only as it was read (``_ABSENT``: no field)."""
+    if value is _ABSENT:
+        return {"$exists": False}
+    if value is None:
+        return {"$type": "null"}  # plain None would match a missing field too
+    return value
 
 
 async def restore_staged(store: ScrobbleStore, owner: ObjectId) -> None:

@@ -19,9 +19,11 @@ from typing import Final, Literal
 
 type Stamping = Literal["start", "end"]
 
-# How far two instants one play apart may differ from that play's length: the pause
-# between tracks and the rounding of lengths; far below the difference between most tracks.
-TOLERANCE: Final = timedelta(seconds=2)
+# How far two instants one play apart may lie beyond that play's length (the pause between
+# tracks) or short of it (rounding): far below the difference between most tracks' lengths.
+# A crossfade or a longer pause fits neither way, and tells nothing.
+LATE: Final = timedelta(seconds=2)
+EARLY: Final = timedelta(milliseconds=500)
 
 
 def stamp_modes(plays: Sequence[tuple[datetime, int]]) -> list[Stamping | None]:
@@ -48,7 +50,9 @@ def stamp_modes(plays: Sequence[tuple[datetime, int]]) -> list[Stamping | None]:
 
 
 def _fits(distance: timedelta, length_ms: int) -> bool:
-    return abs(distance - timedelta(milliseconds=length_ms)) <= TOLERANCE
+    """Whether ``distance`` is one play of ``length_ms`` (0: unknown length, never)."""
+    residual = distance - timedelta(milliseconds=length_ms)
+    return length_ms > 0 and -EARLY <= residual <= LATE
 
 
 def _back_to_back(earlier: tuple[datetime, int], later: tuple[datetime, int]) -> bool:

@@ -615,9 +615,19 @@ class ScrobblerModel(RuleBasedStateMachine):
         matched: dict[RealPlay, tuple[str, datetime]] = {}
         for key in self.run(self._stored()):
             play = real.get(key)
-            assert play is not None, f"stored play {key} never happened"
+            assert play is not None, f"stored play {key} never happened; {self._around(key)}"
             assert play not in matched, f"{play} stored twice: {matched[play]} and {key}"
             matched[play] = key
+
+    def _around(self, key: tuple[str, datetime]) -> str:
+        """What explains a stored play: its document, and the real plays near it."""
+        doc = self.run(self.db["infos"].find_one({"id": key[0], "played_at": key[1]}))
+        near = [
+            (p.track_id, p.start.isoformat(), p.end.isoformat(), p.stamp.isoformat())
+            for p in self.real
+            if abs(p.end - key[1]) < timedelta(minutes=15)
+        ]
+        return f"document {doc}; real plays within 15 min: {near}"
 
     @invariant()
     @reported

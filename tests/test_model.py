@@ -482,7 +482,8 @@ class ScrobblerModel(RuleBasedStateMachine):
             for p in chunk
         ]
         self.exports += 1
-        folder = self.export_root / f"export_{self.exports}"
+        # A folder of its own: an earlier example's export may have left more files in one.
+        folder = self.export_root / f"export_{uuid.uuid4().hex[:12]}"
         write_export(folder, entries, per_file=10)
         if self.run(self._import(folder)) == "finished":
             self.imported |= set(chunk)

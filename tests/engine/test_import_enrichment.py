@@ -418,3 +418,26 @@ async def test_a_track_raced_twice_stays_queued_for_the_next_run(
     docs = [doc async for doc in infos.find({"owner": account.owner})]
     assert [doc.get("blacklistedBy") for doc in docs] == [[], []]  # as the other program left
     assert [doc["durationMs"] for doc in docs] == [1234, 1234]
+
+
+async def test_plays_with_a_null_blacklist_are_re_timed_as_they_are(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """``blacklistedBy: null`` (another program's way of saying none) is matched as null:
+    the plays are replaced with their length and keep the null."""
+    account = await import_plays(mongo_db, catalog, tracks=1, per_track=2)
+    (track_id,) = account.track_ids
+    await make_enricher(session, fake_spotify, account, Clock()).run()
+    infos = account.store.infos
+    await infos.update_many(
+        {"owner": account.owner}, {"$set": {"durationMs": 1234, "blacklistedBy": None}}
+    )
+    await mongo_db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
+    await make_enricher(session, fake_spotify, account, Clock()).run()
+    docs = [doc async for doc in infos.find({"owner": account.owner})]
+    length = catalog.tracks[track_id].duration_ms
+    assert [(doc["durationMs"], doc["blacklistedBy"]) for doc in docs] == [(length, None)] * 2
+    assert await queued(account) == 0

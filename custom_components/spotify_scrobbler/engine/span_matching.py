@@ -16,7 +16,9 @@ end-stamped play from the start-stamped next one.
 
 The spans of one track's imports are ordered alike by their start and their end (real
 plays do not overlap), so some best matching never pairs them crosswise, and one pass of
-dynamic programming over the plays in time order finds it.
+dynamic programming over the plays in time order finds it. (With stampings known for some
+live plays only, the distances no longer share one measure: the pass then finds the best
+non-crossing matching, still the most pairs.)
 """
 
 from __future__ import annotations

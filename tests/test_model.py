@@ -956,3 +956,33 @@ async def test_regression_repeat_before_the_export_keeps_its_own_play(
             state.check_all()
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
+
+
+async def test_regression_reconfigure_with_plays_waiting_fetches_what_the_new_database_lacks(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Found by the model (soak seed 20261251, shrunk by hand): a play stored, a pause of
+    three hours, a play waiting for MongoDB, then the entry moved to an empty database. The
+    first cycle fetched from the waiting play's cursor (two hours before it), so the older
+    play, which Spotify still returned, never reached the new database."""
+
+    def steps(state: ScrobblerModel) -> None:
+        for step in (
+            lambda: state.listen(late=False, local=False, picks=[0]),
+            state.cycle,
+            lambda: state.switch_client(gap=90, mode="end"),
+            lambda: state.switch_client(gap=90, mode="end"),
+            lambda: state.mongodb(down=True),
+            lambda: state.listen(late=False, local=False, picks=[1]),
+            state.cycle,
+            lambda: state.mongodb(down=False),
+            lambda: state.reconfigure(restored=False),
+        ):
+            step()
+            state.check_all()
+
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

@@ -131,6 +131,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             recent.forget()
             data = replace(data, pending=pending.details())
         self.scrobbler = self._scrobbler_factory(account, pending, recent)
+        self.scrobbler.fetch_from_cursor = snapshot.other_database
         if self._connected and len(pending):
             # Waiting plays an unacknowledged write or an import stored are counted once.
             try:

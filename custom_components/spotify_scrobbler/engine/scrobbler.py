@@ -64,6 +64,10 @@ class Scrobbler:
         # stored meanwhile and enrich_deferred_artists looks them up in the background.
         self.defer_artist_lookups = False
         self._deferred_artists: list[str] = []
+        # Set after a move to another database, until a cycle fetched and wrote: only its
+        # own cursor says what it lacks (the waiting plays' would skip plays the old
+        # database held, which Spotify may still return).
+        self.fetch_from_cursor = False
 
     async def run_cycle(
         self, blacklisted_artists: Iterable[str] = (), *, hold_only: bool = False
@@ -84,11 +88,15 @@ class Scrobbler:
         if result.storage_error is None and self.account.last_timestamp > 0:
             last = from_unix_ms(self.account.last_timestamp)
             self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
+        if result.storage_error is None and result.fetch_error is None and not hold_only:
+            self.fetch_from_cursor = False
         return result
 
     async def _cycle(self, blacklist: set[str], *, hold_only: bool) -> CycleResult:
         # Waiting plays count as seen: no need to fetch them again, nor to call them a gap.
-        last_seen_ms = max(self.account.last_timestamp, self.pending.newest_ms)
+        last_seen_ms = self.account.last_timestamp
+        if not self.fetch_from_cursor:
+            last_seen_ms = max(last_seen_ms, self.pending.newest_ms)
         after_ms = max(0, last_seen_ms - int(LOOKBACK.total_seconds() * 1000))
         raw_items: list[Any] = []
         fetch_error: SpotifyError | None = None

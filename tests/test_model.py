@@ -205,7 +205,6 @@ class ScrobblerModel(RuleBasedStateMachine):
         self.day = dt_util.start_of_local_day()
         # Live plays a restored copy brought along: announced before, into the old database.
         self.copied_live: set[tuple[str, datetime]] = set()
-        self.announced_before: set[tuple[str, datetime]] = set()  # into earlier databases
         self.databases: list[str] = []
         marks = (0, 0)
         self.run(self._start())
@@ -558,10 +557,10 @@ class ScrobblerModel(RuleBasedStateMachine):
             self.events[:0] = announced
             return
         self.db = target
-        # Announced into this or an earlier database, a copied play is not announced again;
-        # one whose write lost its reply never was: it is, once found.
-        self.announced_before |= {(t, datetime.fromisoformat(at)) for t, at in announced}
-        self.copied_live = copied & self.announced_before
+        # A copied play the old database announced, or had itself from a copy, is not
+        # announced again; one whose write lost its reply never was: it is, once found.
+        inherited = {(t, datetime.fromisoformat(at)) for t, at in announced} | self.copied_live
+        self.copied_live = copied & inherited
         self.imported = {p for p in self.imported if p.end < cutoff} if restored else set()
         # Plays seen but not stored yet wait in the outbox: they go to the new database.
         self.seen = {key for key in self.seen if key not in held}

@@ -741,14 +741,19 @@ async def test_model_based_integrity(
     )
 
 
-def _replay(steps: Callable[[ScrobblerModel], None]) -> Callable[[], None]:
+type Steps = tuple[Callable[[], object], ...]
+
+
+def _replay(steps: Callable[[ScrobblerModel], Steps]) -> Callable[[], None]:
     """A shrunk failure of the model, replayed step by step with every invariant checked."""
 
     def body() -> None:
         state = ScrobblerModel()
         try:
             state.check_all()
-            steps(state)
+            for step in steps(state):
+                step()
+                state.check_all()
         finally:
             state.teardown()
 
@@ -765,17 +770,15 @@ async def test_regression_recovery_loses_its_reply_too(
     """Found by the model (soak seed 4404, shrunk by hand): total plays fell from 2 to 0 and
     the plays were never announced. Also ``test_integrity.py``'s deterministic version."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: state.lose_a_reply(fault=("lose_reply", "update", "users")),
             lambda: state.lose_a_reply(fault=("lose_reply", "update", "users")),
             lambda: state.listen(late=False, local=False, picks=[1, 1, 2, 3]),
             state.cycle,
             state.cycle,
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -792,8 +795,8 @@ async def test_regression_stored_repeat_takes_no_import(
     seen again in Spotify's window, took the import of the repeat (its span reaches back 10
     min for pauses), so the waiting repeat was written too: stored twice."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: state.listen(late=False, local=False, picks=[3, 1]),
             state.cycle,
             lambda: state.mongodb(down=True),
@@ -802,9 +805,7 @@ async def test_regression_stored_repeat_takes_no_import(
             lambda: state.mongodb(down=False),
             lambda: state.import_export(first=0, length=16),
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -822,8 +823,8 @@ async def test_regression_waiting_play_takes_no_import_of_its_repeat(
     in the export. The first play lies in the repeat's span (its 10 min pause allowance):
     taking that import would lose the first play and store the repeat twice."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: state.switch_client(gap=1, mode=mode),
             lambda: state.mongodb(down=True),
             lambda: state.listen(late=False, local=False, picks=[3, 1, 3]),
@@ -831,9 +832,7 @@ async def test_regression_waiting_play_takes_no_import_of_its_repeat(
             lambda: state.mongodb(down=False),
             lambda: state.import_export(first=2, length=1),
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -863,15 +862,13 @@ async def test_regression_back_to_back_repeats_take_their_own_imports(
     it ended, ts in whole seconds) than to its own ts, and took the repeat's import; the
     repeat then found none and was stored a second time."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: _end_at_last_millisecond(state, 5),
             lambda: state.listen(late=False, local=False, picks=[5, 5]),
             lambda: state.import_export(first=0, length=2),
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -887,17 +884,15 @@ async def test_regression_repeat_shown_late_takes_its_own_import(
     first live play, alone, took the repeat's import and kept it for good, so the repeat
     was stored a second time when it showed up."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: _end_at_last_millisecond(state, 2),
             lambda: state.listen(late=True, local=False, picks=[2, 2]),
             lambda: state.import_export(first=0, length=2),
             state.cycle,
             lambda: state.listen(late=False, local=False, picks=[0]),
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -915,17 +910,15 @@ async def test_regression_imported_newest_play_waiting_counts_once(
     newer than every stored play and was counted on top of its import: total plays 4 for 3,
     back to 3 (a decrease) once MongoDB answered again."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: state.listen(late=False, local=False, picks=[0, 4, 5]),
             lambda: state.import_export(first=0, length=3),
             lambda: state.mongodb(down=True),
             state.cycle,
             lambda: state.mongodb(down=False),
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -943,16 +936,14 @@ async def test_regression_repeat_before_the_export_keeps_its_own_play(
     its ts, so it took the repeat's import: the repeat was stored twice, the first play
     never. The other tracks around them tell that this client stamps ends."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: _end_at_last_millisecond(state, 2, 3, 0, 0),
             lambda: state.listen(late=False, local=False, picks=[2, 3, 0, 0]),
             lambda: state.listen(late=False, local=False, picks=[4]),
             lambda: state.import_export(first=3, length=2),
             state.cycle,
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
@@ -969,8 +960,8 @@ async def test_regression_reconfigure_with_plays_waiting_fetches_what_the_new_da
     first cycle fetched from the waiting play's cursor (two hours before it), so the older
     play, which Spotify still returned, never reached the new database."""
 
-    def steps(state: ScrobblerModel) -> None:
-        for step in (
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
             lambda: state.listen(late=False, local=False, picks=[0]),
             state.cycle,
             lambda: state.switch_client(gap=90, mode="end"),
@@ -980,8 +971,6 @@ async def test_regression_reconfigure_with_plays_waiting_fetches_what_the_new_da
             state.cycle,
             lambda: state.mongodb(down=False),
             lambda: state.reconfigure(restored=False),
-        ):
-            step()
-            state.check_all()
+        )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

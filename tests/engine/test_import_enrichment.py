@@ -130,6 +130,41 @@ async def queued(account: Account) -> int:
     return await account.store.db[PENDING_COLLECTION].count_documents({"owner": account.owner})
 
 
+async def enriched_then_mistimed(
+    session: aiohttp.ClientSession,
+    fake: FakeSpotify,
+    catalog: Catalog,
+    db: MongoDb,
+    per_track: int,
+    **fields: Any,
+) -> tuple[Account, str]:
+    """One track's plays, enriched, then as an older version left them: the export's
+    ms_played (1234 here) in ``durationMs``, and the track queued again for its length."""
+    account = await import_plays(db, catalog, tracks=1, per_track=per_track)
+    (track_id,) = account.track_ids
+    await make_enricher(session, fake, account, Clock()).run()
+    await account.store.infos.update_many(
+        {"owner": account.owner}, {"$set": {"durationMs": 1234, **fields}}
+    )
+    await db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
+    return account, track_id
+
+
+def after_each_staging(
+    monkeypatch: pytest.MonkeyPatch, change: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``change`` (another program's write) whenever a flush has copied plays to the
+    staging collection, before it deletes them."""
+    original = import_enrichment.insert_ignoring_duplicates
+
+    async def staged_then_changed(collection: Any, docs: list[dict[str, Any]]) -> None:
+        await original(collection, docs)
+        if collection.name == STAGING_COLLECTION:
+            await change()
+
+    monkeypatch.setattr(import_enrichment, "insert_ignoring_duplicates", staged_then_changed)
+
+
 async def test_refused_authorization_stops_the_enrichment_and_keeps_the_queue(
     session: aiohttp.ClientSession,
     fake_spotify: FakeSpotify,
@@ -288,27 +323,21 @@ async def test_a_blacklisting_during_a_flush_is_not_reverted(
     """Your Spotify blacklists an artist while a flush re-times the artist's imported plays
     (copied, deleted, inserted again): the copies must not bring back the plays as they were
     before the blacklisting. The plays it skipped get their length at a later flush."""
-    account = await import_plays(mongo_db, catalog, tracks=1, per_track=3)
-    (track_id,) = account.track_ids
-    await make_enricher(session, fake_spotify, account, Clock()).run()
+    account, track_id = await enriched_then_mistimed(
+        session, fake_spotify, catalog, mongo_db, per_track=3
+    )
     infos = account.store.infos
-    # What an older version left: the export's ms_played in durationMs; queued again.
-    await infos.update_many({"owner": account.owner}, {"$set": {"durationMs": 1234}})
-    await mongo_db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
-
-    original = import_enrichment.insert_ignoring_duplicates
     blacklisted = False
 
-    async def staged_then_blacklisted(collection: Any, docs: list[dict[str, Any]]) -> None:
+    async def blacklist_once() -> None:
         nonlocal blacklisted
-        await original(collection, docs)
-        if collection.name == STAGING_COLLECTION and not blacklisted:
+        if not blacklisted:
             blacklisted = True  # Your Spotify's updateMany, between our copy and delete
             await infos.update_many(
                 {"owner": account.owner, "id": track_id}, {"$addToSet": {"blacklistedBy": "artist"}}
             )
 
-    monkeypatch.setattr(import_enrichment, "insert_ignoring_duplicates", staged_then_blacklisted)
+    after_each_staging(monkeypatch, blacklist_once)
     await make_enricher(session, fake_spotify, account, Clock()).run()
     assert blacklisted
     length = catalog.tracks[track_id].duration_ms
@@ -389,27 +418,21 @@ async def test_a_track_raced_twice_stays_queued_for_the_next_run(
 ) -> None:
     """Another program changes the plays under every flush: the run ends (no spinning), the
     plays keep what it wrote last, and the track stays queued for the next run."""
-    account = await import_plays(mongo_db, catalog, tracks=1, per_track=2)
-    (track_id,) = account.track_ids
-    await make_enricher(session, fake_spotify, account, Clock()).run()
+    account, track_id = await enriched_then_mistimed(
+        session, fake_spotify, catalog, mongo_db, per_track=2
+    )
     infos = account.store.infos
-    await infos.update_many({"owner": account.owner}, {"$set": {"durationMs": 1234}})
-    await mongo_db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
-
-    original = import_enrichment.insert_ignoring_duplicates
     flips = 0
 
-    async def staged_then_changed(collection: Any, docs: list[dict[str, Any]]) -> None:
+    async def blacklist_or_restore() -> None:
         nonlocal flips
-        await original(collection, docs)
-        if collection.name == STAGING_COLLECTION:
-            flips += 1
-            change = "$addToSet" if flips % 2 else "$pull"
-            await infos.update_many(
-                {"owner": account.owner, "id": track_id}, {change: {"blacklistedBy": "artist"}}
-            )
+        flips += 1
+        change = "$addToSet" if flips % 2 else "$pull"
+        await infos.update_many(
+            {"owner": account.owner, "id": track_id}, {change: {"blacklistedBy": "artist"}}
+        )
 
-    monkeypatch.setattr(import_enrichment, "insert_ignoring_duplicates", staged_then_changed)
+    after_each_staging(monkeypatch, blacklist_or_restore)
     enricher = make_enricher(session, fake_spotify, account, Clock())
     await enricher.run()
     assert flips == 2
@@ -428,14 +451,10 @@ async def test_plays_with_a_null_blacklist_are_re_timed_as_they_are(
 ) -> None:
     """``blacklistedBy: null`` (another program's way of saying none) is matched as null:
     the plays are replaced with their length and keep the null."""
-    account = await import_plays(mongo_db, catalog, tracks=1, per_track=2)
-    (track_id,) = account.track_ids
-    await make_enricher(session, fake_spotify, account, Clock()).run()
-    infos = account.store.infos
-    await infos.update_many(
-        {"owner": account.owner}, {"$set": {"durationMs": 1234, "blacklistedBy": None}}
+    account, track_id = await enriched_then_mistimed(
+        session, fake_spotify, catalog, mongo_db, per_track=2, blacklistedBy=None
     )
-    await mongo_db[PENDING_COLLECTION].insert_one({"owner": account.owner, "id": track_id})
+    infos = account.store.infos
     await make_enricher(session, fake_spotify, account, Clock()).run()
     docs = [doc async for doc in infos.find({"owner": account.owner})]
     length = catalog.tracks[track_id].duration_ms

@@ -31,6 +31,7 @@ from custom_components.spotify_scrobbler.const import (
 from custom_components.spotify_scrobbler.engine import spotify as spotify_module
 
 from .ferretdb_process import FerretDBProcess, launcher_path
+from .mongo_proxy import MongoProxy, proxy_for
 from .spotify_fake import Catalog, FakeSpotify
 
 MongoDb = AsyncDatabase[dict[str, Any]]
@@ -185,3 +186,14 @@ def setup_entry(
 def next_poll() -> timedelta:
     """Slightly more than the 120 s polling period."""
     return timedelta(seconds=121)
+
+
+@pytest.fixture
+async def proxy(mongodb_uri: str, socket_enabled: None) -> AsyncIterator[MongoProxy]:
+    """The test server behind a wire-protocol proxy that can lose replies or play dead."""
+    server = proxy_for(mongodb_uri)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import struct
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import bson
 from pymongo.uri_parser import parse_uri
@@ -52,6 +52,7 @@ class MongoProxy:
         self.userinfo = userinfo
         self.rules: list[Rule] = []
         self.applied: list[tuple[str, str, str]] = []  # (action, command, collection)
+        self.commands: list[dict[str, Any]] = []  # every command forwarded, in order
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,6 +124,11 @@ class MongoProxy:
             with contextlib.suppress(OSError):
                 await self._server.wait_closed()
 
+    def _log(self, body: bytes) -> None:
+        if len(body) >= 5 and body[4] == 0:
+            (size,) = struct.unpack_from("<i", body, 5)
+            self.commands.append(bson.decode(body[5 : 5 + size]))
+
     def _take(self, body: bytes) -> Rule | None:
         found = command_of(body)
         if found is None:
@@ -164,7 +170,10 @@ class MongoProxy:
                 if message is None:
                     break
                 _, request_id, _, op_code = HEADER.unpack_from(message)
-                rule = self._take(message[HEADER.size :]) if op_code == OP_MSG else None
+                rule = None
+                if op_code == OP_MSG:
+                    self._log(message[HEADER.size :])
+                    rule = self._take(message[HEADER.size :])
                 if rule is not None and rule.action == "lose_reply":
                     lose.add(request_id)
                 await self._thawed.wait()

@@ -2,7 +2,6 @@
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from custom_components.spotify_scrobbler.engine import mongo_client
 from custom_components.spotify_scrobbler.engine import store as store_module
 
 from .conftest import MongoDb, make_entry
-from .mongo_proxy import MongoProxy, proxy_for
+from .mongo_proxy import MongoProxy
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import play_recently
 
@@ -375,17 +374,6 @@ async def test_options_show_saved_artists_by_name(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_BLACKLISTED_ARTISTS] == [never_scrobbled, known.id]
     await hass.async_block_till_done()
-
-
-@pytest.fixture
-async def proxy(mongodb_uri: str, socket_enabled: None) -> AsyncIterator[MongoProxy]:
-    """The test server behind a proxy that can play a dead MongoDB."""
-    server = proxy_for(mongodb_uri)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def test_options_show_saved_ids_while_mongodb_is_down(

@@ -7,7 +7,7 @@ MongoDB's contents, the sensors and the events with what really happened.
 """
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from custom_components.spotify_scrobbler.statistics import async_refresh_statist
 
 from .conftest import MongoDb
 from .export_fake import music_entry, write_export
-from .mongo_proxy import MongoProxy, proxy_for
+from .mongo_proxy import MongoProxy
 from .spotify_fake import Catalog, FakeSpotify, Play, truncate_ms
 from .test_scrobbling import (
     capture_events,
@@ -54,17 +54,6 @@ def short_mongodb_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def mock_recorder_before_hass(async_test_recorder: Any) -> None:
     """Prepare the recorder's database before ``hass`` (phcc's required fixture order)."""
-
-
-@pytest.fixture
-async def proxy(mongodb_uri: str, socket_enabled: None) -> AsyncIterator[MongoProxy]:
-    """The test server behind a proxy that can lose replies."""
-    server = proxy_for(mongodb_uri)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def day_counts(mongo_db: MongoDb) -> tuple[int, int, int]:

@@ -191,6 +191,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     scrobbler = coordinator.scrobbler
     assert scrobbler is not None  # set by the first refresh  # noqa: S101
     scrobbler.defer_artist_lookups = False
+    coordinator.async_check_totals()
     entry.async_create_background_task(
         hass, scrobbler.enrich_deferred_artists(), f"{DOMAIN} artist lookups of {entry.title}"
     )

@@ -33,15 +33,18 @@ async def async_sync_blacklist(
     store: ScrobbleStore,
     owner: ObjectId,
     blacklist: Sequence[str],
-) -> None:
-    """Blacklist or un-blacklist stored plays where the option changed (raises PyMongoError)."""
+) -> bool:
+    """Blacklist or un-blacklist stored plays where the option changed (raises PyMongoError).
+
+    Returns whether the option had changed since it was last applied.
+    """
 
     async def before_change(oldest: datetime) -> None:
         await _async_statistics_stale(hass, entry, oldest)
 
     change = await apply_blacklist(store.db, owner, blacklist, before_change)
     if change is None:
-        return
+        return False
     if change.added or change.restored:
         _LOGGER.info(
             "%s: blacklist applied to the stored plays: %s plays blacklisted, %s counted again",
@@ -55,6 +58,7 @@ async def async_sync_blacklist(
             entry.title,
             ", ".join(change.kept),
         )
+    return True
 
 
 async def _async_statistics_stale(

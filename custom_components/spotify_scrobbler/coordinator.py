@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -26,13 +27,15 @@ from .engine.recent_plays import RecentPlays
 from .engine.scrobbler import Scrobbler
 from .engine.spotify import SpotifyAuthError, SpotifyForbiddenError, SpotifyRateLimitedError
 from .engine.store import Account, ScrobbleStore
-from .outbox import Outbox
+from .outbox import Outbox, Snapshot
 from .statistics_marker import async_request_statistics_reset
 
 if TYPE_CHECKING:
     from . import SpotifyScrobblerConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
+
+VERIFY_ATTEMPTS: Final = 3
 
 
 class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
@@ -77,6 +80,9 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         # Reconfigured to another database since the last run, or set up for the first time:
         # the statistics' rows are cleared and rebuilt from this database.
         self.database_changed = False
+        # Setup trusted the outbox file's totals: a background count checks them.
+        self._verify_totals = False
+        self._cycle_lock = asyncio.Lock()  # a totals check applies between cycles only
 
     @property
     def mongodb_down_since(self) -> datetime | None:
@@ -103,7 +109,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             # Home Assistant stops before they run.
             await async_request_statistics_reset(self.hass, self.config_entry.entry_id)
         try:
-            account, data = await self._connect(ScrobblerData())
+            account, data = await self._connect(ScrobblerData(), snapshot)
         except PyMongoError as err:
             known = snapshot.account
             if known is None or known.spotify_id != self.config_entry.unique_id:
@@ -126,9 +132,10 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             )
         else:
             self._connected = True
-            # MongoDB is reachable: it, not the file, says which plays are stored (the
-            # database may have been restored from an older copy).
-            recent.forget()
+            if not self._verify_totals:
+                # MongoDB moved on since the file was written (or was restored from an
+                # older copy): it, not the file, says which plays are stored.
+                recent.forget()
             data = replace(data, pending=pending.details())
         self.scrobbler = self._scrobbler_factory(account, pending, recent)
         self.scrobbler.fetch_from_cursor = snapshot.other_database
@@ -149,21 +156,66 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         else:
             self.outbox.schedule_save(account, data)
 
-    async def _connect(self, data: ScrobblerData) -> tuple[Account, ScrobblerData]:
-        """Create indexes, find the account, apply a changed blacklist and read its totals."""
+    async def _connect(
+        self, data: ScrobblerData, snapshot: Snapshot | None = None
+    ) -> tuple[Account, ScrobblerData]:
+        """Create indexes, find the account, apply a changed blacklist and read its totals.
+
+        Where MongoDB is just as the outbox file left it (same account and cursor, same
+        blacklist), the file's totals and cache of stored plays stand: nothing is counted
+        or looked up in the history before the first cycle, and the totals are checked
+        against MongoDB in the background (another program may have written meanwhile).
+        """
         self.repairs.index_report(await self.store.ensure_indexes())
         blacklist = self._blacklist()
         account = await self.store.load_account(
             self.config_entry.unique_id or "", self.config_entry.title, blacklist
         )
         # Before counting: the totals count what the blacklist leaves.
-        await async_sync_blacklist(
+        changed = await async_sync_blacklist(
             self.hass, self.config_entry, self.store, account.owner, blacklist
         )
+        known = snapshot.unchanged_data(account) if snapshot is not None and not changed else None
+        self._verify_totals = known is not None
+        if known is not None:
+            return account, known
         return account, await self._read_totals(data, account)
+
+    @callback
+    def async_check_totals(self) -> None:
+        """After the first cycle: count in the background what setup took from the file."""
+        if self._verify_totals:
+            self.config_entry.async_create_background_task(
+                self.hass, self._async_verify_totals(), f"{self.name} totals check"
+            )
+
+    async def _async_verify_totals(self) -> None:
+        """Count in MongoDB what the outbox file's totals claim, and correct them.
+
+        A count takes a while on a large history: it applies only if no cycle changed the
+        totals meanwhile (else it counts again, then leaves it to the next cycle).
+        """
+        assert self.scrobbler is not None  # set by _async_setup  # noqa: S101
+        for _ in range(VERIFY_ATTEMPTS):
+            before = self.data
+            try:
+                counted = await self._read_totals(before, self.scrobbler.account)
+            except PyMongoError:
+                self._totals_stale = True
+                return
+            async with self._cycle_lock:
+                if self.data.totals() == before.totals():
+                    self.data = replace(self.data.with_totals_of(counted), new_plays=())
+                    self.async_update_listeners()
+                    return
+        self._totals_stale = True
 
     async def _async_update_data(self) -> ScrobblerData:
         """Run one cycle and fold what it stored into the totals."""
+        async with self._cycle_lock:
+            return await self._cycle()
+
+    async def _cycle(self) -> ScrobblerData:
         scrobbler = self.scrobbler
         assert scrobbler is not None  # set by _async_setup  # noqa: S101
         data = self._rolled(self.data)

@@ -39,6 +39,26 @@ class Snapshot:
     data: ScrobblerData | None
     other_database: bool = False  # the file described another database (reconfigured)
 
+    def unchanged_data(self, account: Account) -> ScrobblerData | None:
+        """The file's totals, if MongoDB's account and cursor are where the file left them.
+
+        ``lastTimestamp`` moves only after a cycle's plays are written, by this integration
+        or any other scrobbler: unchanged, every play the file knows is stored, and no live
+        loop stored one since. The file must also have been written while connected.
+        """
+        known, data = self.account, self.data
+        if known is None or data is None:
+            return None
+        if (
+            known.owner != account.owner
+            or known.spotify_id != account.spotify_id
+            or known.last_timestamp != account.last_timestamp
+            or data.mongodb_down_since is not None
+            or data.day_start is None
+        ):
+            return None
+        return data
+
 
 class Outbox:
     """One account's outbox file (``.storage/spotify_scrobbler.outbox.<entry_id>``)."""

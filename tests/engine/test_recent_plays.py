@@ -45,6 +45,23 @@ def test_json_round_trip_and_an_unusable_form() -> None:
     assert restored.complete_from is None
 
 
+def test_imported_plays_and_their_live_plays_survive_the_json_form() -> None:
+    """A restart that trusts the file still knows which live play each import stands for."""
+    recent = RecentPlays()
+    recent.add_imported("t", AT, 200_000)
+    recent.add_imported("u", AT, 180_000)
+    assert recent.match_imported([("t", AT)]) == {0}
+    restored = RecentPlays()
+    restored.restore(recent.to_json())
+    # The import of "t" is taken by its live play, which a later batch no longer holds.
+    assert restored.match_imported([("t", AT - 2 * MINUTE)]) == set()
+    assert restored.match_imported([("t", AT)]) == {0}
+    # The import of "u" is free, and stands for a live play within its span.
+    assert restored.match_imported([("u", AT - 3 * MINUTE)]) == {0}
+    restored.restore({"plays": [], "imported": [["u", "bad", "bad", None]]})
+    assert restored.match_imported([("u", AT)]) == set()
+
+
 async def test_nothing_waiting_needs_no_query() -> None:
     """Sorting the waiting plays with none waiting asks MongoDB nothing."""
     scrobbler = Scrobbler(None, None, None, pending=PendingPlays())  # type: ignore[arg-type]

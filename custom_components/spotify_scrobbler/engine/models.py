@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
@@ -160,6 +160,18 @@ class ScrobblerStatus(StrEnum):
     PREMIUM_REQUIRED = "premium_required"
 
 
+# The fields a count in MongoDB sets; everything else is the cycle's.
+TOTAL_FIELDS: Final = (
+    "total_plays",
+    "plays_today",
+    "listened_ms_today",
+    "day_start",
+    "last_play",
+    "waiting_new",
+    "waiting_stored",
+)
+
+
 @dataclass(slots=True, frozen=True)
 class ScrobblerData:
     """Everything the entities show, kept current without scanning the history.
@@ -185,6 +197,14 @@ class ScrobblerData:
     waiting_stored: frozenset[datetime] = frozenset()
     # When MongoDB stopped answering (None while it answers); kept across restarts.
     mongodb_down_since: datetime | None = None
+
+    def totals(self) -> tuple[object, ...]:
+        """What MongoDB's counts set (``_read_totals``), for telling whether it changed."""
+        return tuple(getattr(self, name) for name in TOTAL_FIELDS)
+
+    def with_totals_of(self, counted: ScrobblerData) -> ScrobblerData:
+        """A copy with ``counted``'s totals."""
+        return replace(self, **{name: getattr(counted, name) for name in TOTAL_FIELDS})
 
     def counted_pending(self) -> list[PlayDetails]:
         """Waiting plays the totals count: not blacklisted, and not in MongoDB's counts.

@@ -139,7 +139,13 @@ class RecentPlays:
         return sum(len(times) for times in self._by_track.values())
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form kept in the outbox file (lets a restart without MongoDB know them)."""
+        """The JSON form kept in the outbox file: all a restart needs to skip MongoDB's query."""
+        imported = []
+        for (track_id, start), (began, ts) in self._bounds.items():
+            taker = self._absorbed.get((track_id, start))
+            imported.append(
+                [track_id, began.isoformat(), ts.isoformat(), taker.isoformat() if taker else None]
+            )
         return {
             "complete_from": self.complete_from.isoformat() if self.complete_from else None,
             "plays": [
@@ -147,16 +153,29 @@ class RecentPlays:
                 for track_id, times in self._by_track.items()
                 for at in times
             ],
+            "imported": imported,
         }
 
     def restore(self, stored: Any) -> None:
         """Load the JSON form; anything unusable leaves the cache empty (MongoDB is asked)."""
         self.forget()
         try:
-            plays = [(str(t), as_utc(datetime.fromisoformat(at))) for t, at in stored["plays"]]
+            plays = [(str(t), _instant(at)) for t, at in stored["plays"]]
+            imported = [
+                (str(t), _instant(began), _instant(ts), _instant(taker) if taker else None)
+                for t, began, ts, taker in stored.get("imported", ())
+            ]
             start = stored.get("complete_from")
-            complete_from = as_utc(datetime.fromisoformat(start)) if start else None
+            complete_from = _instant(start) if start else None
         except AttributeError, KeyError, TypeError, ValueError:
             return
         self.add_all(plays)
+        for track_id, began, ts, taker in imported:
+            self.add_imported(track_id, ts, int((ts - began) / timedelta(milliseconds=1)))
+            if taker is not None:
+                self._absorbed[track_id, began - IMPORT_PAUSE_ALLOWANCE] = taker
         self.complete_from = complete_from
+
+
+def _instant(value: Any) -> datetime:
+    return as_utc(datetime.fromisoformat(value))

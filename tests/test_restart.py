@@ -1,0 +1,222 @@
+"""A restart that finds MongoDB as it left it reads nothing of the history (issue 14).
+
+The outbox file's totals and cache of stored plays stand when the account's cursor
+(``lastTimestamp``) is where the file left it; a background count checks the totals.
+MongoDB's commands are seen through a wire-protocol proxy in front of FerretDB.
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from pymongo.errors import AutoReconnect
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.spotify_scrobbler.engine.store import ScrobbleStore
+
+from .conftest import MongoDb
+from .mongo_proxy import MongoProxy
+from .spotify_fake import Catalog, FakeSpotify
+from .test_scrobbling import (
+    capture_events,
+    expected,
+    play_recently,
+    sensor_state,
+    stored_plays,
+    tick,
+)
+
+SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
+
+
+def window_queries(proxy: MongoProxy) -> list[dict[str, Any]]:
+    """The live loop's look-ups of stored plays by instant (``infos`` finds on played_at)."""
+    return [
+        command
+        for command in proxy.commands
+        if command.get("find") == "infos" and "played_at" in command.get("filter", {})
+    ]
+
+
+async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Unload and set up again with the same storage; background tasks left running."""
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED, entry.reason
+
+
+async def test_a_restart_looks_up_no_stored_plays(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+) -> None:
+    """Spotify's window is checked against the file's cache: new plays stored once, no query."""
+    first = play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0), (2, 30.0)])
+    entry = await setup_entry(uri=proxy.uri)
+    await tick(hass)  # steady state: the cache knows the window's stored plays
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"
+    later = play_recently(fake_spotify, catalog, [(3, 5.0)])
+    events = capture_events(hass)
+
+    proxy.commands.clear()
+    await restart(hass, entry)
+
+    assert window_queries(proxy) == []
+    assert await stored_plays(mongo_db) == expected(first + later)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+    assert [e.data["track_id"] for e in events] == [later[0].track_id]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+
+
+async def test_a_cursor_moved_by_another_scrobbler_makes_the_restart_ask_mongodb(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+) -> None:
+    """A play another program stored while Home Assistant was stopped is not stored twice."""
+    first = play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
+    entry = await setup_entry(uri=proxy.uri)
+    await tick(hass)  # steady state: the cache knows the window's stored plays
+    await hass.config_entries.async_unload(entry.entry_id)
+    later = play_recently(fake_spotify, catalog, [(2, 5.0)])
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    # Another scrobbler stored it first, a second off (so the unique index cannot tell),
+    # and moved the cursor on.
+    foreign_at = later[0].played_at - timedelta(seconds=1)
+    await mongo_db["infos"].insert_one(
+        {
+            "owner": user["_id"],
+            "id": later[0].track_id,
+            "played_at": foreign_at,
+            "durationMs": later[0].track.duration_ms,
+        }
+    )
+    await mongo_db["users"].update_one(
+        {"_id": user["_id"]},
+        {"$set": {"lastTimestamp": int(later[0].played_at.timestamp() * 1000)}},
+    )
+    events = capture_events(hass)
+
+    proxy.commands.clear()
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert window_queries(proxy) != []
+    assert await stored_plays(mongo_db) == [*expected(first), (later[0].track_id, foreign_at)]
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"
+    assert events == []  # another program's play: counted, not announced
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"
+
+
+async def test_plays_another_program_added_are_counted_after_a_restart(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """An import by another program (cursor untouched) is counted by the background check."""
+    play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
+    entry = await setup_entry()
+    await hass.config_entries.async_unload(entry.entry_id)
+    await _foreign_old_plays(mongo_db, fake_spotify, catalog)
+
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+
+
+async def _foreign_old_plays(mongo_db: MongoDb, fake: FakeSpotify, catalog: Catalog) -> None:
+    """Two plays a month old that another program imported (the cursor stays)."""
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    track = list(catalog.tracks.values())[5]
+    assert fake.now is not None
+    await mongo_db["infos"].insert_many(
+        [
+            {"owner": user["_id"], "id": track.id, "played_at": at, "durationMs": 200_000}
+            for at in (fake.now - timedelta(days=30), fake.now - timedelta(days=31))
+        ]
+    )
+
+
+async def test_a_cycle_during_the_totals_check_is_counted_once(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A play stored while the check counts makes it count again, not add it twice."""
+    play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
+    entry = await setup_entry()
+    await hass.config_entries.async_unload(entry.entry_id)
+    await _foreign_old_plays(mongo_db, fake_spotify, catalog)
+    counts = 0
+    original = ScrobbleStore.totals
+
+    async def totals_while_a_cycle_runs(store: ScrobbleStore, owner: ObjectId) -> int:
+        nonlocal counts
+        counts += 1
+        counted = await original(store, owner)
+        if counts == 1:
+            play_recently(fake_spotify, catalog, [(2, 1.0)])
+            await entry.runtime_data.coordinator.async_refresh()
+        return counted
+
+    monkeypatch.setattr(ScrobbleStore, "totals", totals_while_a_cycle_runs)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert counts == 2
+    assert sensor_state(hass, fake_spotify, "total_plays") == "5"
+
+
+async def test_a_failed_totals_check_leaves_the_count_to_the_next_cycle(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MongoDB failing the background count: the next cycle counts instead."""
+    play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
+    entry = await setup_entry()
+    await hass.config_entries.async_unload(entry.entry_id)
+    await _foreign_old_plays(mongo_db, fake_spotify, catalog)
+    original = ScrobbleStore.totals
+    failures = 1
+
+    async def failing_once(store: ScrobbleStore, owner: ObjectId) -> int:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise AutoReconnect("connection lost")
+        return await original(store, owner)
+
+    monkeypatch.setattr(ScrobbleStore, "totals", failing_once)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "2"
+
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"

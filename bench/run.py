@@ -52,6 +52,12 @@ from bench.mongo import (
     database_name,
     make_client,
 )
+from bench.restart_bench import (
+    RestartBench,
+    restart_rows,
+    restart_summary,
+    run_restart_bench,
+)
 from bench.round_trip_bench import (
     RoundTripBench,
     round_trip_rows,
@@ -583,6 +589,7 @@ class TimedResult:
     plan: str
     idle_small: TimedRun
     idle_large: TimedRun
+    restart: RestartBench | None = None
 
 
 async def timed(env: Env) -> TimedResult:
@@ -619,9 +626,21 @@ async def timed(env: Env) -> TimedResult:
         progress("idle cycle after the last timed one, both histories")
         idle_small = await idle_cycle(env, fake, small, last_small, batch)
         idle_large = await idle_cycle(env, fake, large, last_large, batch)
+        progress("restart cycle, setup and top on the large history")
+        restart = await run_restart_bench(
+            env.log,
+            large.store,
+            spotify_id=large.spotify_id,
+            history=large.size,
+            client=engine_client(fake.api_url, "fake-access-token", batch, env.http),
+            set_now=fake.set_now,
+            now=last_large.now + POLL_INTERVAL,
+        )
     finally:
         await fake.stop()
-    return TimedResult(warmup, timed_small, timed_large, small, large, plan, idle_small, idle_large)
+    return TimedResult(
+        warmup, timed_small, timed_large, small, large, plan, idle_small, idle_large, restart
+    )
 
 
 async def explain_window_query(history: History, window: FiftyNew) -> str:
@@ -901,6 +920,14 @@ def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
         ]
         targets["loop_max_block_ms"] = rows[-3][4]
         targets["cycle_ms_large_history"] = rows[-1][4]
+        if timed_result.restart is not None:
+            summary |= restart_summary(timed_result.restart)
+            restart_table = [
+                (m, b, a, t, verdict(ok)) for m, b, a, t, ok in restart_rows(timed_result.restart)
+            ]
+            rows += restart_table
+            targets["restart_cycle"] = restart_table[0][4]
+            targets["setup_ms_200k"] = restart_table[1][4]
     exact = ours_day.check.exact
     rows.append(
         (

@@ -1,0 +1,164 @@
+"""Where a user waits on a large history: a restart's first cycle, setup's reads, ``top``.
+
+Runs on the timed part's large history (200 000 plays by default), after its last timed
+cycle, so that Spotify's window (the fake's) holds 50 plays MongoDB has stored:
+
+- restart cycle: a fresh Scrobbler runs the first cycle after a restart, once as before
+  (nothing known: the window's stored plays are looked up) and once with the cache the
+  outbox file restores when MongoDB's cursor is where the file left it;
+- setup: the MongoDB part of an entry's setup, reading the totals (before, and still when
+  the file cannot be trusted) and trusting the file's (a background count follows);
+- top: the ``top`` action's query for each kind, all time, ranked by plays.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from bench.engine import KnownMetadata, Scrobbler, ScrobbleStore, SpotifyClient
+from bench.mongo import CommandLog
+from custom_components.spotify_scrobbler.engine.blacklist import apply_blacklist
+from custom_components.spotify_scrobbler.engine.recent_plays import RecentPlays
+from custom_components.spotify_scrobbler.engine.top import KINDS, Kind, top_entries
+
+type Json = dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Timed:
+    """Milliseconds and MongoDB round trips of one measured step."""
+
+    ms: float
+    round_trips: int
+
+
+@dataclass(slots=True)
+class RestartBench:
+    """Everything measured here."""
+
+    history: int
+    cycle_before: Timed
+    cycle_after: Timed
+    setup_before: Timed
+    setup_after: Timed
+    top: dict[str, Timed]
+
+
+async def _timed(log: CommandLog, database: str, step: Callable[[], Awaitable[object]]) -> Timed:
+    mark = log.mark()
+    started = time.perf_counter()
+    await step()
+    elapsed = (time.perf_counter() - started) * 1000
+    return Timed(round(elapsed, 1), len(log.since(mark, database)))
+
+
+async def run_restart_bench(
+    log: CommandLog,
+    store: ScrobbleStore,
+    *,
+    spotify_id: str,
+    history: int,
+    client: SpotifyClient,
+    set_now: Callable[[datetime], Awaitable[None]],
+    now: datetime,
+) -> RestartBench:
+    """Measure on ``store``'s account, whose last cycle stored the window at ``now``."""
+    database = store.db.name
+    await set_now(now + timedelta(minutes=2))
+    account = await store.load_account(spotify_id, "Bench History", [])
+    running = Scrobbler(client, store, account, KnownMetadata.empty())
+    await running.run_cycle()  # the integration before the restart: its cache covers the window
+    saved = running.recent.to_json()
+
+    async def restart_cycle(recent: RecentPlays | None) -> None:
+        account = await store.load_account(spotify_id, "Bench History", [])
+        scrobbler = Scrobbler(client, store, account, KnownMetadata.empty(), recent=recent)
+        step = await _timed(log, database, scrobbler.run_cycle)
+        timings.append(step)
+
+    timings: list[Timed] = []
+    await restart_cycle(None)
+    restored = RecentPlays()
+    restored.restore(saved)
+    await restart_cycle(restored)
+    cycle_before, cycle_after = timings
+
+    owner = account.owner
+    setup_before = await _timed(log, database, lambda: _setup(store, spotify_id, count=True))
+    setup_after = await _timed(log, database, lambda: _setup(store, spotify_id, count=False))
+    top: dict[str, Timed] = {}
+    for kind in KINDS:
+
+        async def ranked(kind: Kind = kind) -> object:
+            return await top_entries(
+                store.db, owner, kind, start=None, end=None, limit=10, order="plays"
+            )
+
+        top[kind] = await _timed(log, database, ranked)
+    return RestartBench(history, cycle_before, cycle_after, setup_before, setup_after, top)
+
+
+async def _setup(store: ScrobbleStore, spotify_id: str, *, count: bool) -> None:
+    """What an entry's setup asks MongoDB (coordinator._connect), with or without counting."""
+    await store.ensure_indexes()
+    account = await store.load_account(spotify_id, "Bench History", [])
+
+    async def no_change(_oldest: datetime) -> None:
+        return None
+
+    await apply_blacklist(store.db, account.owner, [], no_change)
+    if count:
+        owner: ObjectId = account.owner
+        day = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        await store.day_totals(owner, day, day + timedelta(days=1))
+        await store.latest_play(owner)
+        await store.totals(owner)
+
+
+def restart_rows(result: RestartBench) -> list[tuple[str, str, str, str, bool]]:
+    """(metric, now, before, target, met) rows: "before" is the path taken before issue 14
+    (and still when the outbox file cannot be trusted).
+    """
+    size = f"{result.history:,}".replace(",", " ")
+    before, after = result.cycle_before, result.cycle_after
+    rows = [
+        (
+            f"first cycle after a restart, {size} plays stored",
+            f"{after.ms:.0f} ms, {after.round_trips} round trips",
+            f"before: {before.ms:.0f} ms, {before.round_trips}",
+            "≤ 1 s, ≤ 2 round trips",
+            after.ms <= 1000 and after.round_trips <= 2,
+        ),
+        (
+            f"setup's MongoDB part, {size} plays stored",
+            f"{result.setup_after.ms:.0f} ms, {result.setup_after.round_trips} round trips",
+            f"before: {result.setup_before.ms:.0f} ms, {result.setup_before.round_trips}",
+            "≤ 2 s",
+            result.setup_after.ms <= 2000,
+        ),
+    ]
+    rows.extend(
+        (f"top {kind}, all time, {size} plays", f"{t.ms:.0f} ms", "-", "≤ 1 s", t.ms <= 1000)
+        for kind, t in result.top.items()
+    )
+    return rows
+
+
+def restart_summary(result: RestartBench) -> Json:
+    """The JSON keys of issue 14 measured here."""
+    return {
+        "restart_cycle_ms_200k": result.cycle_after.ms,
+        "restart_cycle_mongo_roundtrips": result.cycle_after.round_trips,
+        "restart_cycle_ms_200k_untrusted": result.cycle_before.ms,
+        "restart_cycle_mongo_roundtrips_untrusted": result.cycle_before.round_trips,
+        "setup_ms_200k": result.setup_after.ms,
+        "setup_ms_200k_counting": result.setup_before.ms,
+        "top_ms_200k": {kind: t.ms for kind, t in result.top.items()},
+        "restart_bench_history": result.history,
+    }

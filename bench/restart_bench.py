@@ -122,8 +122,9 @@ async def _setup(store: ScrobbleStore, spotify_id: str, *, count: bool) -> None:
 
 
 def restart_rows(result: RestartBench) -> list[tuple[str, str, str, str, bool]]:
-    """(metric, now, before, target, met) rows: "before" is the path taken before issue 14
-    (and still when the outbox file cannot be trusted).
+    """(metric, now, before, target, met) rows.
+
+    "Before" is the path taken before issue 14, and still when the file cannot be trusted.
     """
     size = f"{result.history:,}".replace(",", " ")
     before, after = result.cycle_before, result.cycle_after

@@ -25,6 +25,7 @@ from pymongo.errors import PyMongoError
 
 from .action_jobs import async_allowed_target, async_cancel_task
 from .const import CONF_BLACKLISTED_ARTISTS, DOMAIN
+from .engine.enrichment_writes import restore_staged
 from .engine.export_entries import ImportCounts
 from .engine.export_reader import (
     EXPORT_GLOB,
@@ -34,7 +35,7 @@ from .engine.export_reader import (
     read_segment,
 )
 from .engine.history_import import PENDING_COLLECTION, HistoryImporter
-from .engine.import_enrichment import MetadataEnricher, restore_staged
+from .engine.import_enrichment import MetadataEnricher
 from .engine.models import DUPLICATE_WINDOW, to_unix_ms
 from .engine.mongo_client import describe_error
 from .engine.scrobbler import LOOKBACK

@@ -22,9 +22,9 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
 
+from .enrichment_writes import ABSENT, BLACKLIST_FIELD, complete_play, restore_staged
 from .history_import import (
     IMPORTED_FIELD,
-    INSERT_BATCH,
     LISTENED_FIELD,
     PENDING_COLLECTION,
     STAGING_COLLECTION,
@@ -44,10 +44,6 @@ from .spotify import (
     SpotifyRateLimitedError,
 )
 from .store import Document, ScrobbleStore
-from .your_spotify import BLACKLISTED_BY
-
-BLACKLIST_FIELD: Final = "blacklistedBy"
-_ABSENT: Final = object()
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -287,11 +283,11 @@ class MetadataEnricher:
             info = self._resolved.get(doc.get("id"))  # type: ignore[arg-type]
             if info is None:
                 continue
-            before = doc.get(BLACKLIST_FIELD, _ABSENT)
-            changed, counts_changed = _complete(doc, info, blacklist)
+            before = doc.get(BLACKLIST_FIELD, ABSENT)
+            changed, counts_changed = complete_play(doc, info, blacklist)
             if not changed:
                 continue
-            unchanged = _as_read(before)
+            unchanged = as_read(before)
             as_read.setdefault(repr(unchanged), (unchanged, []))[1].append(doc)
             replaced.append(doc)
             if counts_changed and isinstance(played_at := doc.get("played_at"), datetime):
@@ -444,54 +440,3 @@ class MetadataEnricher:
         await insert_ignoring_duplicates(self.store.tracks, tracks)
         self._artists_todo.update(i for i in stubs if i not in enriched)
         return infos
-
-
-def _complete(doc: Document, info: TrackInfo, blacklist: set[str]) -> tuple[bool, bool]:
-    """Fill in a play from its track: (whether it changed, whether what it counts did)."""
-    counted = BLACKLIST_FIELD not in doc
-    changed = counts_changed = False
-    if doc.get("primaryArtistId") is None:
-        doc.update(
-            albumId=info.album_id,
-            primaryArtistId=info.artist_ids[0],
-            artistIds=list(info.artist_ids),
-        )
-        changed = True
-        if info.artist_ids[0] in blacklist and counted:
-            doc[BLACKLIST_FIELD] = list(BLACKLISTED_BY)
-            counts_changed = True
-    length = info.duration_ms
-    if IMPORTED_FIELD in doc and length is not None and doc.get("durationMs") != length:
-        doc["durationMs"] = length  # the play's ms_played stays in IMPORTED_FIELD
-        changed = True
-        counts_changed = counts_changed or counted
-    return changed, counts_changed
-
-
-def _as_read(value: Any) -> Any:
-    """A filter matching ``blacklistedBy`` only as it was read (``_ABSENT``: no field)."""
-    if value is _ABSENT:
-        return {"$exists": False}
-    if value is None:
-        return {"$type": "null"}  # plain None would match a missing field too
-    return value
-
-
-async def restore_staged(store: ScrobbleStore, owner: ObjectId) -> None:
-    """Put an interrupted flush's staged plays (back) into infos, then clear the staging.
-
-    Already there (same _id, or a play at the same instant) is a duplicate key, ignored.
-    """
-    staging = store.db[STAGING_COLLECTION]
-    batch: list[Document] = []
-    found = False
-    async for doc in staging.find({"owner": owner}, batch_size=INSERT_BATCH):
-        found = True
-        batch.append(doc)
-        if len(batch) >= INSERT_BATCH:
-            await insert_ignoring_duplicates(store.infos, batch)
-            batch = []
-    if batch:
-        await insert_ignoring_duplicates(store.infos, batch)
-    if found:
-        await staging.delete_many({"owner": owner})

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from bson import ObjectId
 
-from custom_components.spotify_scrobbler.engine import import_enrichment
+from custom_components.spotify_scrobbler.engine import enrichment_writes, import_enrichment
 from custom_components.spotify_scrobbler.engine.history_import import (
     PENDING_COLLECTION,
     STAGING_COLLECTION,
@@ -281,7 +281,7 @@ async def test_many_tracks_are_flushed_in_passes_and_staged_in_batches(
 ) -> None:
     """Small flush and insert batches: every play gets its ids, none lost, staging empty."""
     monkeypatch.setattr(import_enrichment, "ENRICH_FLUSH_TRACKS", 2)
-    monkeypatch.setattr(import_enrichment, "INSERT_BATCH", 3)
+    monkeypatch.setattr(enrichment_writes, "INSERT_BATCH", 3)
     account = await import_plays(mongo_db, catalog, tracks=5, per_track=3)
     enricher = make_enricher(session, fake_spotify, account, Clock())
     await enricher.count_pending()

@@ -22,7 +22,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
 
-from .enrichment_writes import ABSENT, BLACKLIST_FIELD, complete_play, restore_staged
+from .enrichment_writes import ABSENT, BLACKLIST_FIELD, as_read, complete_play, restore_staged
 from .history_import import (
     IMPORTED_FIELD,
     LISTENED_FIELD,
@@ -277,7 +277,7 @@ class MetadataEnricher:
         replaced: list[Document] = []
         # _ids by the blacklistedBy they were read with: a play blacklisted or restored by
         # someone else meanwhile is not deleted, so its copy cannot revert that change.
-        as_read: dict[str, tuple[Any, list[Document]]] = {}
+        by_read: dict[str, tuple[Any, list[Document]]] = {}
         oldest: datetime | None = None
         async for doc in self.store.infos.find(match, batch_size=10_000):
             info = self._resolved.get(doc.get("id"))  # type: ignore[arg-type]
@@ -288,7 +288,7 @@ class MetadataEnricher:
             if not changed:
                 continue
             unchanged = as_read(before)
-            as_read.setdefault(repr(unchanged), (unchanged, []))[1].append(doc)
+            by_read.setdefault(repr(unchanged), (unchanged, []))[1].append(doc)
             replaced.append(doc)
             if counts_changed and isinstance(played_at := doc.get("played_at"), datetime):
                 played_at = as_utc(played_at)
@@ -298,7 +298,7 @@ class MetadataEnricher:
         if oldest is not None and self.before_changing is not None:
             await self.before_changing(oldest)
         await insert_ignoring_duplicates(self.staging, replaced)
-        for unchanged, docs in as_read.values():
+        for unchanged, docs in by_read.values():
             deleted = 0
             for start in range(0, len(docs), DELETE_BATCH):
                 chunk = [doc["_id"] for doc in docs[start : start + DELETE_BATCH]]

@@ -63,10 +63,17 @@ class Account:
 
 async def import_plays(db: MongoDb, catalog: Catalog, tracks: int, per_track: int) -> Account:
     """Import ``per_track`` plays of each of ``tracks`` catalogue tracks (no ids yet)."""
+    return await import_tracks(db, catalog, list(catalog.tracks)[:tracks], per_track)
+
+
+async def import_tracks(
+    db: MongoDb, catalog: Catalog, track_ids: list[str], per_track: int
+) -> Account:
+    """Import ``per_track`` plays of each of these catalogue tracks (no ids yet)."""
     store = ScrobbleStore(db)
     await store.ensure_indexes()
     owner = ObjectId()
-    track_ids = list(catalog.tracks)[:tracks]
+    tracks = len(track_ids)
     importer = HistoryImporter(store, owner)  # the loop's default executor
     await importer.ensure_indexes()
     await importer.prepare(START + timedelta(days=30))
@@ -459,4 +466,37 @@ async def test_plays_with_a_null_blacklist_are_re_timed_as_they_are(
     docs = [doc async for doc in infos.find({"owner": account.owner})]
     length = catalog.tracks[track_id].duration_ms
     assert [(doc["durationMs"], doc["blacklistedBy"]) for doc in docs] == [(length, None)] * 2
+    assert await queued(account) == 0
+
+
+async def test_an_album_request_resolves_the_albums_other_queued_tracks(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Development mode: one album request resolves its queued tracks, with Spotify's ids."""
+    by_album: dict[str, list[str]] = {}
+    for track in catalog.tracks.values():
+        by_album.setdefault(track.album_id, []).append(track.id)
+    whole, partly = [ids for ids in by_album.values() if len(ids) >= 3][:2]
+    alone = next(ids for ids in by_album.values() if len(ids) == 1)
+    account = await import_tracks(mongo_db, catalog, [*whole, *partly[:2], *alone], per_track=2)
+    fake_spotify.requests.clear()
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.count_pending()
+    await enricher.run()
+
+    assert await without_ids(account) == 0
+    async for doc in account.store.infos.find({"owner": account.owner}):
+        track = catalog.tracks[doc["id"]]
+        assert (doc["albumId"], doc["artistIds"]) == (track.album_id, list(track.artist_ids))
+        assert doc["primaryArtistId"] == track.artist_ids[0]
+    # One track request per album (its first queued track), one album request where another
+    # queued track's export names the same album; the lone track's album is not asked for.
+    assert len(fake_spotify.calls("/v1/tracks/")) == 3
+    assert len(fake_spotify.calls("/v1/albums/")) == 2
+    assert enricher.tracks_from_albums == len(whole) - 1 + 1
+    # The album's track nobody played is not stored.
+    assert await account.store.tracks.find_one({"id": partly[2]}) is None
     assert await queued(account) == 0

@@ -22,6 +22,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
 
+from .album_mates import album_of, listed_tracks, mates_query
 from .enrichment_writes import ABSENT, BLACKLIST_FIELD, as_read, complete_play, restore_staged
 from .history_import import (
     IMPORTED_FIELD,
@@ -124,6 +125,8 @@ class MetadataEnricher:
         self._retried: set[str] = set()
         self._skipped: set[str] = set()  # left queued for the next run
         self._requests_at_flush = 0  # self.requests at the last flush
+        self._albums_listed: set[str] = set()  # albums whose listing was asked for
+        self.tracks_from_albums = 0  # tracks resolved from an album's listing
         self._artists_todo: set[str] = set()  # stored as stubs; full data still to fetch
         self._unknown_artists: set[str] = set()  # Spotify had none: they stay stubs
 
@@ -388,12 +391,41 @@ class MetadataEnricher:
                 # batch call must not turn into a burst of single lookups beyond the budget.
                 size = BATCH_TRACKS if self.client.batch_support.allowed else 1
                 chunk, pending = pending[:size], pending[size:]
-                objects.extend(await self._lookup("tracks", chunk))
+                chunk = [t for t in chunk if t not in self._resolved]  # an album's already
+                if not chunk:
+                    continue
+                found = await self._lookup("tracks", chunk)
+                objects.extend(found)
                 answered.extend(chunk)
+                if size == 1:
+                    await self._keep_tracks(objects, answered)
+                    objects, answered = [], []
+                    await self._fetch_album_mates(found)
         except SpotifyError:
             await self._keep_tracks(objects, answered)
             raise
         await self._keep_tracks(objects, answered)
+
+    async def _fetch_album_mates(self, tracks: Sequence[dict[str, Any]]) -> None:
+        """Resolve the queued tracks listed on a fetched track's album: one request for all.
+
+        Made only when another queued track's export names the same album and artist;
+        which tracks it resolves, Spotify's listing says (by track id).
+        """
+        for track in tracks:
+            album, query = album_of(track), mates_query(track)
+            if album is None or query is None or album["id"] in self._albums_listed:
+                continue
+            self._albums_listed.add(album["id"])
+            if await self.store.tracks.find_one(query, {"_id": 0, "id": 1}) is None:
+                continue
+            found = await self._lookup("albums", [album["id"]])
+            listed = [t for obj in found for t in listed_tracks(obj)]
+            wanted = [t["id"] for t in listed if t["id"] not in self._resolved]
+            cursor = self.pending.find({"owner": self.owner, "id": {"$in": wanted}}, {"id": 1})
+            queued = {doc["id"] async for doc in cursor}
+            self._resolved.update(await self._store_tracks(listed, queued))
+            self.tracks_from_albums += len(queued)
 
     async def _keep_tracks(self, objects: list[dict[str, Any]], answered: list[str]) -> None:
         infos = await self._store_tracks(objects, set(answered))

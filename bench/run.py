@@ -35,6 +35,12 @@ from bench.engine import (
     ScrobbleStore,
     SpotifyClient,
 )
+from bench.enrichment_bench import (
+    EnrichmentBench,
+    enrichment_rows,
+    enrichment_summary,
+    run_enrichment_bench,
+)
 from bench.import_bench import (
     ImportBench,
     import_lines,
@@ -718,6 +724,12 @@ async def main(args: argparse.Namespace) -> Json:
         try:
             import_result: ImportBench | None = None
             round_trip: RoundTripBench | None = None
+            zipf: EnrichmentBench | None = None
+            if args.zipf_plays:
+                progress(f"Zipf-like export of {args.zipf_plays} plays: import, then enrichment")
+                zipf = await run_enrichment_bench(env.database("zipf"), http, args.zipf_plays)
+            if args.only_enrichment:
+                return only_enrichment_report(zipf)
             if args.import_plays:
                 progress(f"history import: {args.import_plays} plays, twice, then enrichment")
                 import_db = env.database("import")
@@ -763,7 +775,16 @@ async def main(args: argparse.Namespace) -> Json:
         timed_result=timed_result,
         import_result=import_result,
         round_trip=round_trip,
+        zipf=zipf,
     )
+
+
+def only_enrichment_report(result: EnrichmentBench | None) -> Json:
+    """--only-enrichment: the Zipf export's rows and keys."""
+    if result is None:
+        raise SystemExit("--only-enrichment needs --zipf-plays > 0")
+    print_table([(m, v, s, t, verdict(ok)) for m, v, s, t, ok in enrichment_rows(result)])
+    return enrichment_summary(result)
 
 
 def only_import_report(result: ImportBench | None, round_trip: RoundTripBench | None) -> Json:
@@ -791,6 +812,7 @@ def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
     timed_result: TimedResult | None,
     import_result: ImportBench | None = None,
     round_trip: RoundTripBench | None = None,
+    zipf: EnrichmentBench | None = None,
 ) -> Json:
     """Print the table and the details; return the JSON summary."""
     ours_fifty, ours_fifty_idle, seed_fifty, seed_fifty_idle = fifty
@@ -951,6 +973,13 @@ def report(  # noqa: C901, PLR0912, PLR0915 -- a report, top to bottom
         trip_table = [(m, o, s, t, verdict(ok)) for m, o, s, t, ok in round_trip_rows(round_trip)]
         rows += trip_table
         targets["round_trip_exact"] = trip_table[2][4]
+    if zipf is not None:
+        summary |= enrichment_summary(zipf)
+        zipf_table = [(m, v, s, t, verdict(ok)) for m, v, s, t, ok in enrichment_rows(zipf)]
+        rows += zipf_table
+        targets["enriched_share_after_300_requests"] = zipf_table[0][4]
+        targets["enrichment_requests_per_unknown_track"] = zipf_table[1][4]
+        targets["enrichment_wrong_attributions"] = zipf_table[2][4]
     summary["targets"] = targets
 
     print()
@@ -1089,6 +1118,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="music plays of the generated extended streaming history (0: skip the import)",
     )
     parser.add_argument("--only-import", action="store_true", help="run the import part only")
+    parser.add_argument(
+        "--zipf-plays",
+        type=int,
+        default=100_000,
+        help="plays of the Zipf-like export whose enrichment is measured (0: skip)",
+    )
+    parser.add_argument(
+        "--only-enrichment", action="store_true", help="run the Zipf enrichment part only"
+    )
     parser.add_argument("--keep-databases", action="store_true")
     return parser.parse_args(argv)
 

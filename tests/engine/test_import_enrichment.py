@@ -20,6 +20,7 @@ from custom_components.spotify_scrobbler.engine.history_import import (
     HistoryImporter,
 )
 from custom_components.spotify_scrobbler.engine.import_enrichment import MetadataEnricher
+from custom_components.spotify_scrobbler.engine.payload import parse_item
 from custom_components.spotify_scrobbler.engine.spotify import (
     BatchSupport,
     RequestGate,
@@ -500,3 +501,56 @@ async def test_an_album_request_resolves_the_albums_other_queued_tracks(
     # The album's track nobody played is not stored.
     assert await account.store.tracks.find_one({"id": partly[2]}) is None
     assert await queued(account) == 0
+
+
+async def test_an_album_the_exports_names_point_to_is_asked_for_without_track_requests(
+    session: aiohttp.ClientSession,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """Names propose stored albums; only the album's listing (by track id) resolves a track.
+
+    One album is known from a live play: its queued tracks cost one album request and no
+    track request. Another album's name is also stored under another id (a namesake): its
+    listing does not list the tracks, which then get their own requests, and Spotify's ids.
+    """
+    by_album: dict[str, list[str]] = {}
+    for track in catalog.tracks.values():
+        by_album.setdefault(track.album_id, []).append(track.id)
+    known, namesake = [ids for ids in by_album.values() if len(ids) >= 3][:2]
+    account = await import_tracks(mongo_db, catalog, [*known[1:], *namesake[:2]], per_track=2)
+    live_item = {"track": catalog.track_json(known[0]), "played_at": START.isoformat()}
+    live = parse_item(live_item, set())
+    assert live is not None
+    assert live.album is not None
+    await account.store.albums.insert_one(live.album)
+    await account.store.artists.insert_many(live.artists)
+    album = catalog.albums[catalog.tracks[namesake[0]].album_id]
+    await account.store.albums.insert_one(
+        {"id": "0" * 22, "name": album.name, "artists": list(album.artist_ids)}
+    )
+    await account.store.artists.insert_one(
+        {"id": album.artist_ids[0], "name": catalog.artists[album.artist_ids[0]].name}
+    )
+    fake_spotify.requests.clear()
+    enricher = make_enricher(session, fake_spotify, account, Clock())
+    await enricher.count_pending()
+    await enricher.run()
+
+    assert await without_ids(account) == 0
+    async for doc in account.store.infos.find({"owner": account.owner}):
+        track = catalog.tracks[doc["id"]]
+        assert (doc["albumId"], doc["artistIds"]) == (track.album_id, list(track.artist_ids))
+    asked = [record.path for record in fake_spotify.calls("/v1/")]
+    requested = [p.removeprefix("/v1/tracks/") for p in asked if p.startswith("/v1/tracks/")]
+    assert len(requested) == 1
+    assert requested[0] in namesake[:2]
+    assert sorted(p for p in asked if p.startswith("/v1/albums/")) == sorted(
+        [
+            f"/v1/albums/{catalog.tracks[known[0]].album_id}",
+            f"/v1/albums/{'0' * 22}",
+            f"/v1/albums/{album.id}",
+        ]
+    )
+    assert enricher.tracks_from_albums == len(known) - 1 + 1

@@ -22,7 +22,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
 
-from .album_mates import album_of, listed_tracks, mates_query
+from .album_listings import AlbumListings
 from .enrichment_writes import ABSENT, BLACKLIST_FIELD, as_read, complete_play, restore_staged
 from .history_import import (
     IMPORTED_FIELD,
@@ -125,8 +125,8 @@ class MetadataEnricher:
         self._retried: set[str] = set()
         self._skipped: set[str] = set()  # left queued for the next run
         self._requests_at_flush = 0  # self.requests at the last flush
-        self._albums_listed: set[str] = set()  # albums whose listing was asked for
-        self.tracks_from_albums = 0  # tracks resolved from an album's listing
+        # One request per album for development-mode apps (no batch endpoints).
+        self._albums = AlbumListings(store, self.pending, owner, self._lookup, self._store_tracks)
         self._artists_todo: set[str] = set()  # stored as stubs; full data still to fetch
         self._unknown_artists: set[str] = set()  # Spotify had none: they stay stubs
 
@@ -185,6 +185,11 @@ class MetadataEnricher:
         )
         return len(ids)
 
+    @property
+    def tracks_from_albums(self) -> int:
+        """Tracks resolved from an album's listing (no request of their own)."""
+        return self._albums.resolved_tracks
+
     async def count_pending(self) -> int:
         """Tracks waiting for enrichment."""
         self.remaining = await self.pending.count_documents({"owner": self.owner})
@@ -221,6 +226,9 @@ class MetadataEnricher:
         # Their artists may be stubs: a failed lookup before a restart left them so.
         await self._want_artists(a for info in stored.values() for a in info.artist_ids)
         unresolved = [track_id for track_id in ids if track_id not in self._resolved]
+        if unresolved and self.client.batch_support.allowed is not True:
+            self._resolved.update(await self._albums.by_names(unresolved, self._resolved))
+            unresolved = [track_id for track_id in unresolved if track_id not in self._resolved]
         if unresolved:
             await self._fetch_tracks(unresolved)
         await self._fetch_artists()
@@ -400,32 +408,11 @@ class MetadataEnricher:
                 if size == 1:
                     await self._keep_tracks(objects, answered)
                     objects, answered = [], []
-                    await self._fetch_album_mates(found)
+                    self._resolved.update(await self._albums.mates_of(found, self._resolved))
         except SpotifyError:
             await self._keep_tracks(objects, answered)
             raise
         await self._keep_tracks(objects, answered)
-
-    async def _fetch_album_mates(self, tracks: Sequence[dict[str, Any]]) -> None:
-        """Resolve the queued tracks listed on a fetched track's album: one request for all.
-
-        Made only when another queued track's export names the same album and artist;
-        which tracks it resolves, Spotify's listing says (by track id).
-        """
-        for track in tracks:
-            album, query = album_of(track), mates_query(track)
-            if album is None or query is None or album["id"] in self._albums_listed:
-                continue
-            self._albums_listed.add(album["id"])
-            if await self.store.tracks.find_one(query, {"_id": 0, "id": 1}) is None:
-                continue
-            found = await self._lookup("albums", [album["id"]])
-            listed = [t for obj in found for t in listed_tracks(obj)]
-            wanted = [t["id"] for t in listed if t["id"] not in self._resolved]
-            cursor = self.pending.find({"owner": self.owner, "id": {"$in": wanted}}, {"id": 1})
-            queued = {doc["id"] async for doc in cursor}
-            self._resolved.update(await self._store_tracks(listed, queued))
-            self.tracks_from_albums += len(queued)
 
     async def _keep_tracks(self, objects: list[dict[str, Any]], answered: list[str]) -> None:
         infos = await self._store_tracks(objects, set(answered))

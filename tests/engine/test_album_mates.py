@@ -6,8 +6,8 @@ from typing import Any
 
 from custom_components.spotify_scrobbler.engine.album_mates import (
     album_of,
+    export_names,
     listed_tracks,
-    mates_query,
 )
 from custom_components.spotify_scrobbler.engine.payload import parse_item
 
@@ -42,17 +42,14 @@ def test_an_unusable_listing_lists_nothing() -> None:
     assert listed_tracks({"id": "a", "tracks": {"items": [{"name": "no id"}, "x"]}}) == []
 
 
-def test_the_other_tracks_are_looked_for_by_the_exports_names() -> None:
-    """Album name and any of the track's or album's artist names; none without names."""
+def test_the_names_an_export_entry_could_carry() -> None:
+    """The album's name, and the track's and the album's artists (compilations)."""
     album = recorded_album()
     track = listed_tracks(album)[0]
     assert album_of(track) is not None
-    query = mates_query(track)
-    assert query == {
-        "id": {"$ne": track["id"]},
-        "scrobbler_stub.album_name": "SINGLARITY",
-        "scrobbler_stub.artist_name": {"$in": ["Area 11"]},
-    }
-    assert mates_query({**track, "album": {"id": "x", "artists": []}}) is None
-    assert mates_query({"id": "t", "album": None, "artists": []}) is None
+    assert export_names(track) == ("SINGLARITY", {"Area 11"})
+    various = {**track, "artists": [{"name": "Guest"}]}
+    assert export_names(various) == ("SINGLARITY", {"Guest", "Area 11"})
+    assert export_names({**track, "artists": [], "album": {"id": "x", "artists": []}}) is None
+    assert export_names({"id": "t", "album": None, "artists": []}) is None
     assert album_of({"album": {"name": "no id"}}) is None

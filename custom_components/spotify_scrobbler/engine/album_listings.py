@@ -15,13 +15,13 @@ matches the wrong album resolves nothing, and that track gets its own request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .album_mates import STUB_FIELD, album_of, listed_tracks, mates_query
+from .album_mates import STUB_FIELD, album_of, export_names, listed_tracks
 from .history_import import TrackInfo
 from .store import Document, ScrobbleStore
 
@@ -49,11 +49,9 @@ class AlbumListings:
         self._asked: set[str] = set()  # albums whose listing was requested in this run
         self.resolved_tracks = 0  # tracks resolved from a listing
 
-    async def by_names(
-        self, track_ids: Sequence[str], resolved: Collection[str]
-    ) -> dict[str, TrackInfo]:
-        """Resolve what the stored albums the export's names point to list, one request each."""
-        stubs = {
+    async def stubs_of(self, track_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The export's names of these queued tracks, where their documents are stubs."""
+        return {
             doc["id"]: doc[STUB_FIELD]
             async for doc in self._store.tracks.find(
                 {"id": {"$in": list(track_ids)}, STUB_FIELD: {"$exists": True}},
@@ -61,6 +59,11 @@ class AlbumListings:
             )
             if isinstance(doc.get(STUB_FIELD), dict)
         }
+
+    async def by_names(
+        self, stubs: Mapping[str, Mapping[str, Any]], resolved: Collection[str]
+    ) -> dict[str, TrackInfo]:
+        """Resolve what the stored albums the export's names point to list, one request each."""
         names = {s.get("album_name") for s in stubs.values()} - {None}
         if not names:
             return {}
@@ -79,10 +82,8 @@ class AlbumListings:
         }
         found: dict[str, TrackInfo] = {}
         for track_id, stub in stubs.items():
-            if track_id in resolved or track_id in found:
-                continue
             for album in albums:
-                if track_id in found:
+                if track_id in resolved or track_id in found:
                     break
                 artists = {artist_names.get(a) for a in _strings(album.get("artists"))}
                 if album.get("name") == stub.get("album_name") and stub.get("artist_name") in (
@@ -92,18 +93,31 @@ class AlbumListings:
         return found
 
     async def mates_of(
-        self, tracks: Iterable[dict[str, Any]], resolved: Collection[str]
+        self,
+        tracks: Iterable[dict[str, Any]],
+        stubs: Mapping[str, Mapping[str, Any]],
+        resolved: Collection[str],
     ) -> dict[str, TrackInfo]:
-        """Resolve the queued tracks listed on these fetched tracks' albums, if any are."""
+        """Resolve the queued tracks listed on these fetched tracks' albums.
+
+        Asked only when another track of ``stubs`` (the step's) names the same album and
+        artist; tracks further down the queue find the album by their names in their step.
+        """
         found: dict[str, TrackInfo] = {}
         for track in tracks:
-            album, query = album_of(track), mates_query(track)
-            if album is None or query is None or album["id"] in self._asked:
+            album, names = album_of(track), export_names(track)
+            if album is None or names is None:
                 continue
-            if await self._store.tracks.find_one(query, {"_id": 0, "id": 1}) is not None:
+            album_name, artist_names = names
+            if any(
+                other != track.get("id")
+                and other not in resolved
+                and other not in found
+                and stub.get("album_name") == album_name
+                and stub.get("artist_name") in artist_names
+                for other, stub in stubs.items()
+            ):
                 found |= await self._listing(album["id"], {*resolved, *found})
-            else:
-                self._asked.add(album["id"])  # nothing to gain from it in this run
         return found
 
     async def _listing(self, album_id: str, resolved: Collection[str]) -> dict[str, TrackInfo]:

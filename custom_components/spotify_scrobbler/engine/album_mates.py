@@ -35,26 +35,22 @@ def listed_tracks(album: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def mates_query(track: dict[str, Any]) -> dict[str, Any] | None:
-    """A ``tracks`` filter for other stub tracks the export placed on ``track``'s album.
+def export_names(track: dict[str, Any]) -> tuple[str, set[str]] | None:
+    """(album name, artist names) an export entry of ``track`` could carry.
 
-    None when the names to compare are missing (then no album request is made).
+    The export names the track's album and its primary artist; for a compilation that
+    is not the album's artist, so both the track's and the album's artists count. None
+    when the names to compare are missing (then no album request is made for it).
     """
     album = album_of(track)
     name = album.get("name") if album is not None else None
-    artists = list(
-        dict.fromkeys(
-            artist["name"]
-            for source in (track.get("artists"), album.get("artists") if album else None)
-            if isinstance(source, list)
-            for artist in source
-            if isinstance(artist, dict) and isinstance(artist.get("name"), str)
-        )
-    )
+    artists = {
+        artist["name"]
+        for source in (track.get("artists"), album.get("artists") if album else None)
+        if isinstance(source, list)
+        for artist in source
+        if isinstance(artist, dict) and isinstance(artist.get("name"), str)
+    }
     if not isinstance(name, str) or not artists:
         return None
-    return {
-        "id": {"$ne": track.get("id")},
-        f"{STUB_FIELD}.album_name": name,
-        f"{STUB_FIELD}.artist_name": {"$in": artists},
-    }
+    return name, artists

@@ -226,11 +226,13 @@ class MetadataEnricher:
         # Their artists may be stubs: a failed lookup before a restart left them so.
         await self._want_artists(a for info in stored.values() for a in info.artist_ids)
         unresolved = [track_id for track_id in ids if track_id not in self._resolved]
+        stubs: dict[str, dict[str, Any]] = {}
         if unresolved and self.client.batch_support.allowed is not True:
-            self._resolved.update(await self._albums.by_names(unresolved, self._resolved))
+            stubs = await self._albums.stubs_of(unresolved)
+            self._resolved.update(await self._albums.by_names(stubs, self._resolved))
             unresolved = [track_id for track_id in unresolved if track_id not in self._resolved]
         if unresolved:
-            await self._fetch_tracks(unresolved)
+            await self._fetch_tracks(unresolved, stubs)
         await self._fetch_artists()
         # Artists before the flush: once their tracks leave the queue, nothing brings the
         # stubs back here after a restart.
@@ -383,7 +385,7 @@ class MetadataEnricher:
         self._artists_todo.difference_update(answered)
         self._unknown_artists.update(i for i in answered if i not in fetched)
 
-    async def _fetch_tracks(self, ids: Sequence[str]) -> None:
+    async def _fetch_tracks(self, ids: Sequence[str], stubs: dict[str, dict[str, Any]]) -> None:
         """Full tracks from Spotify, stored with their albums, artists queued.
 
         One request per track (per 50 with batch endpoints). When a request fails, the
@@ -406,9 +408,8 @@ class MetadataEnricher:
                 objects.extend(found)
                 answered.extend(chunk)
                 if size == 1:
-                    await self._keep_tracks(objects, answered)
-                    objects, answered = [], []
-                    self._resolved.update(await self._albums.mates_of(found, self._resolved))
+                    taken = {*self._resolved, *answered}
+                    self._resolved.update(await self._albums.mates_of(found, stubs, taken))
         except SpotifyError:
             await self._keep_tracks(objects, answered)
             raise

@@ -974,3 +974,37 @@ async def test_regression_reconfigure_with_plays_waiting_fetches_what_the_new_da
         )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
+
+
+async def test_regression_totals_counted_after_an_import_survive_a_restart_without_mongodb(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Found by the model (soak seed 71004, 57cdd76): an import's count (7 plays) changed the
+    totals without a cycle storing anything, so the outbox file kept the older ones (0); a
+    restart with MongoDB hung started from them: total plays 6 (the waiting plays) for 7."""
+
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
+            state.cycle,
+            lambda: state.mongodb_hangs(frozen=False),
+            state.restart,
+            state.cycle,
+            lambda: state.switch_client(gap=71, mode="end"),
+            state.restart,
+            lambda: state.switch_client(gap=4, mode="end"),
+            lambda: state.listen(late=False, local=True, picks=[1, 5, 0, 4]),
+            lambda: state.import_export(first=55, length=4),
+            lambda: state.mongodb_hangs(frozen=False),
+            lambda: state.listen(late=True, local=False, picks=[5, 3, 5]),
+            lambda: state.import_export(first=14, length=24),
+            state.midnight,
+            lambda: state.mongodb_hangs(frozen=True),
+            state.cycle,
+            state.restart,
+        )
+
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

@@ -206,6 +206,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             async with self._cycle_lock:
                 if self.data.totals() == before.totals():
                     self.data = replace(self.data.with_totals_of(counted), new_plays=())
+                    self.outbox.schedule_save(self.scrobbler.account, self.data)
                     self.async_update_listeners()
                     return
         self._totals_stale = True
@@ -219,6 +220,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         scrobbler = self.scrobbler
         assert scrobbler is not None  # set by _async_setup  # noqa: S101
         data = self._rolled(self.data)
+        counted_before = self.data.totals()
         # Right after a failed setup connect, do not wait for MongoDB's timeout again.
         storage_error, self._setup_error = self._setup_error, None
         if storage_error is None:
@@ -258,7 +260,8 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
         storage_error = storage_error or _as_mongo_error(result.storage_error)
         data = self._with_status(data, storage_error, result.fetch_error)
-        if result.new_plays or storage_error is not None:
+        # Also when only a count changed them: a restart without MongoDB starts from these.
+        if result.new_plays or storage_error is not None or data.totals() != counted_before:
             self.outbox.schedule_save(scrobbler.account, data)
         if isinstance(result.fetch_error, SpotifyAuthError):
             self.data = data  # keep what this cycle flushed; polling stops until reauth
@@ -324,6 +327,7 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
         except PyMongoError:
             return
         self.data = replace(data, new_plays=())
+        self.outbox.schedule_save(self.scrobbler.account, self.data)
         self.async_update_listeners()
 
     def _with_status(

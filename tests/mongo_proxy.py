@@ -52,7 +52,8 @@ class MongoProxy:
         self.userinfo = userinfo
         self.rules: list[Rule] = []
         self.applied: list[tuple[str, str, str]] = []  # (action, command, collection)
-        self.commands: list[dict[str, Any]] = []  # every command forwarded, in order
+        self.record_commands = False  # keep every command forwarded in ``commands``
+        self.commands: list[dict[str, Any]] = []
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,6 +131,8 @@ class MongoProxy:
             self.commands.append(bson.decode(body[5 : 5 + size]))
 
     def _take(self, body: bytes) -> Rule | None:
+        if self.record_commands:
+            self._log(body)
         found = command_of(body)
         if found is None:
             return None
@@ -170,10 +173,7 @@ class MongoProxy:
                 if message is None:
                     break
                 _, request_id, _, op_code = HEADER.unpack_from(message)
-                rule = None
-                if op_code == OP_MSG:
-                    self._log(message[HEADER.size :])
-                    rule = self._take(message[HEADER.size :])
+                rule = self._take(message[HEADER.size :]) if op_code == OP_MSG else None
                 if rule is not None and rule.action == "lose_reply":
                     lose.add(request_id)
                 await self._thawed.wait()

@@ -5,6 +5,7 @@ The outbox file's totals and cache of stored plays stand when the account's curs
 MongoDB's commands are seen through a wire-protocol proxy in front of FerretDB.
 """
 
+import copy
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from homeassistant.core import HomeAssistant
 from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.spotify_scrobbler.const import DOMAIN
 from custom_components.spotify_scrobbler.engine.store import ScrobbleStore
 
 from .conftest import MongoDb
@@ -65,7 +67,7 @@ async def test_a_restart_looks_up_no_stored_plays(
     later = play_recently(fake_spotify, catalog, [(3, 5.0)])
     events = capture_events(hass)
 
-    proxy.commands.clear()
+    proxy.record_commands = True
     await restart(hass, entry)
 
     assert window_queries(proxy) == []
@@ -109,7 +111,7 @@ async def test_a_cursor_moved_by_another_scrobbler_makes_the_restart_ask_mongodb
     )
     events = capture_events(hass)
 
-    proxy.commands.clear()
+    proxy.record_commands = True
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
@@ -220,3 +222,42 @@ async def test_a_failed_totals_check_leaves_the_count_to_the_next_cycle(
 
     await tick(hass)
     assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+
+
+async def test_a_file_older_than_the_last_write_is_not_trusted(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    proxy: MongoProxy,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A crash before the file caught up with a write: the restart asks MongoDB.
+
+    The write stored a play Spotify showed late (older than the newest stored one), which
+    leaves ``lastTimestamp`` where it was; the account's write counter tells.
+    """
+    first = play_recently(fake_spotify, catalog, [(0, 40.0), (1, 20.0)])
+    entry = await setup_entry(uri=proxy.uri)
+    await tick(hass)  # steady state: the cache knows the window's stored plays
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    key = f"{DOMAIN}.outbox.{entry.entry_id}"
+    before = copy.deepcopy(hass_storage[key])
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    events = capture_events(hass)
+    late = play_recently(fake_spotify, catalog, [(2, 30.0)])
+    await tick(hass)
+    assert [e.data["track_id"] for e in events] == [late[0].track_id]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass_storage[key] = before  # the file as it was before that write
+
+    proxy.record_commands = True
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert window_queries(proxy) != []
+    assert [e.data["track_id"] for e in events] == [late[0].track_id]
+    assert await stored_plays(mongo_db) == expected(first + late)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "3"

@@ -181,6 +181,17 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             return account, known
         return account, await self._read_totals(data, account)
 
+    async def async_forget_window(self) -> None:
+        """Plays are about to be written behind the live loop's back (a history import).
+
+        Neither the cache nor the outbox file may claim to know the window's stored plays
+        any more: the next cycle (or the next start) asks MongoDB.
+        """
+        if self.scrobbler is None or self.data is None:
+            return
+        self.scrobbler.recent.forget()
+        await self.outbox.async_save_now(self.scrobbler.account, self.data)
+
     @callback
     def async_check_totals(self) -> None:
         """After the first cycle: count in the background what setup took from the file."""
@@ -229,11 +240,13 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             except PyMongoError as err:
                 storage_error = err
 
+        saved_now = scrobbler.pending.changed
         try:
             # Without indexes a write could duplicate plays: only hold them until connected.
             result = await scrobbler.run_cycle(self._blacklist(), hold_only=not self._connected)
         finally:
-            if scrobbler.pending.changed:
+            saved_now = scrobbler.pending.changed
+            if saved_now:
                 await self.outbox.async_save_now(scrobbler.account, data)
 
         self._cycle_repairs(result)
@@ -260,8 +273,11 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
 
         storage_error = storage_error or _as_mongo_error(result.storage_error)
         data = self._with_status(data, storage_error, result.fetch_error)
+        if saved_now and result.new_plays:
+            # That file has the new cursor and cache: it must not keep the older totals.
+            await self.outbox.async_save_now(scrobbler.account, data)
         # Also when only a count changed them: a restart without MongoDB starts from these.
-        if result.new_plays or storage_error is not None or data.totals() != counted_before:
+        elif result.new_plays or storage_error is not None or data.totals() != counted_before:
             self.outbox.schedule_save(scrobbler.account, data)
         if isinstance(result.fetch_error, SpotifyAuthError):
             self.data = data  # keep what this cycle flushed; polling stops until reauth

@@ -276,6 +276,8 @@ class HistoryImportManager:
                         )
                         file["done"], file["error"] = True, str(err)
                         break
+                    # The live loop's cache, and the outbox file's, must not outlive the insert.
+                    await self.coordinator.async_forget_window()
                     result = await self._retrying(partial(importer.import_entries, segment.entries))
                     if result.span is not None:
                         # The whole segment, not only the acknowledged inserts: plays a lost

@@ -40,11 +40,14 @@ class Snapshot:
     other_database: bool = False  # the file described another database (reconfigured)
 
     def unchanged_data(self, account: Account) -> ScrobblerData | None:
-        """The file's totals, if MongoDB's account and cursor are where the file left them.
+        """The file's totals, if MongoDB's account, cursor and write counters are as recorded.
 
-        ``lastTimestamp`` moves only after a cycle's plays are written, by this integration
-        or any other scrobbler: unchanged, every play the file knows is stored, and no live
-        loop stored one since. The file must also have been written while connected.
+        Every write of plays by this integration counts in the ``users`` document (a
+        cycle's plays, also those shown late that leave ``lastTimestamp`` where it was, and
+        the start of each history import), and any other scrobbler's live loop moves
+        ``lastTimestamp``: unchanged, the plays the file knows are what MongoDB holds of
+        the live window. A file without counters (older versions) is not trusted, nor one
+        written while MongoDB was down.
         """
         known, data = self.account, self.data
         if known is None or data is None:
@@ -53,6 +56,7 @@ class Snapshot:
             known.owner != account.owner
             or known.spotify_id != account.spotify_id
             or known.last_timestamp != account.last_timestamp
+            or known.counters != account.counters
             or data.mongodb_down_since is not None
             or data.day_start is None
         ):
@@ -73,6 +77,8 @@ class Outbox:
         self._pending: PendingPlays | None = None
         self._recent: RecentPlays | None = None
         self.database = database
+        # Set once the entry unloads: a late save would overwrite the next instance's file.
+        self._closed = False
 
     async def async_load(
         self, pending: PendingPlays, recent: RecentPlays, blacklist: set[str]
@@ -94,6 +100,8 @@ class Outbox:
 
     async def async_save_now(self, account: Account, data: ScrobblerData | None) -> None:
         """Write at once: waiting plays must survive a crash."""
+        if self._closed:
+            return
         self._account, self._data = account, data
         await self._store.async_save(self._serialize())
         if self._pending is not None:
@@ -101,6 +109,8 @@ class Outbox:
 
     def schedule_save(self, account: Account, data: ScrobblerData) -> None:
         """Write later (or at shutdown): only the account snapshot changed."""
+        if self._closed:
+            return
         self._account, self._data = account, data
         self._store.async_delay_save(self._serialize, SNAPSHOT_SAVE_DELAY)
 
@@ -110,8 +120,9 @@ class Outbox:
         A delayed save left armed would later overwrite the file the reloaded entry
         writes, with this instance's older waiting plays.
         """
-        if self._pending is not None:
+        if self._pending is not None and not self._closed:
             await self._store.async_save(self._serialize())
+        self._closed = True
 
     async def async_remove(self) -> None:
         """Delete the file (the entry is being removed)."""
@@ -128,6 +139,7 @@ class Outbox:
                 "owner": str(self._account.owner),
                 "spotify_id": self._account.spotify_id,
                 "last_timestamp": self._account.last_timestamp,
+                "counters": dict(self._account.counters),
             }
         if self._data is not None:
             data = self._data
@@ -153,8 +165,9 @@ def _account_from_json(value: Any) -> Account | None:
             spotify_id=str(value["spotify_id"]),
             last_timestamp=int(value["last_timestamp"]),
             first_listened_at=None,
+            counters={str(k): int(v) for k, v in value.get("counters", {}).items()},
         )
-    except KeyError, TypeError, ValueError, InvalidId:
+    except AttributeError, KeyError, TypeError, ValueError, InvalidId:
         return None
 
 

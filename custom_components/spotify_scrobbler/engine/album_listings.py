@@ -124,8 +124,8 @@ class AlbumListings:
         """Request the album once; resolve its listed tracks that are queued."""
         if album_id in self._asked:
             return {}
-        self._asked.add(album_id)
         listed = [t for obj in await self._lookup("albums", [album_id]) for t in listed_tracks(obj)]
+        self._asked.add(album_id)  # answered: a failed request may be made again
         wanted = [t["id"] for t in listed if t["id"] not in resolved]
         cursor = self._pending.find({"owner": self._owner, "id": {"$in": wanted}}, {"id": 1})
         queued = {doc["id"] async for doc in cursor}

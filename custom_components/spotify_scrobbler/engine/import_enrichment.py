@@ -229,7 +229,8 @@ class MetadataEnricher:
         stubs: dict[str, dict[str, Any]] = {}
         if unresolved and self.client.batch_support.allowed is not True:
             stubs = await self._albums.stubs_of(unresolved)
-            self._resolved.update(await self._albums.by_names(stubs, self._resolved))
+            settled = {*self._resolved, *self._unknown, *self._skipped}
+            self._resolved.update(await self._albums.by_names(stubs, settled))
             unresolved = [track_id for track_id in unresolved if track_id not in self._resolved]
         if unresolved:
             await self._fetch_tracks(unresolved, stubs)
@@ -408,9 +409,9 @@ class MetadataEnricher:
                 objects.extend(found)
                 answered.extend(chunk)
                 if size == 1:
-                    taken = {*self._resolved, *answered}
+                    taken = {*self._resolved, *self._unknown, *self._skipped, *answered}
                     self._resolved.update(await self._albums.mates_of(found, stubs, taken))
-        except SpotifyError:
+        except SpotifyError, PyMongoError:
             await self._keep_tracks(objects, answered)
             raise
         await self._keep_tracks(objects, answered)

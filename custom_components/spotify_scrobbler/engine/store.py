@@ -54,7 +54,8 @@ INDEXES: Final[dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]] = 
         ([("played_at", ASCENDING)], {}),
     ],
     "tracks": [([("id", ASCENDING)], {"unique": True})],
-    "albums": [([("id", ASCENDING)], {"unique": True})],
+    # By name too: the enrichment finds the albums an export's names point to.
+    "albums": [([("id", ASCENDING)], {"unique": True}), ([("name", ASCENDING)], {})],
     "artists": [([("id", ASCENDING)], {"unique": True})],
     "users": [([("spotifyId", ASCENDING)], {"unique": True})],
 }

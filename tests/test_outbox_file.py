@@ -4,17 +4,26 @@ The file is HA's storage, which a crash, a disk error or an older version of the
 may leave odd. A start while MongoDB is down relies on it; MongoDB, once back, is the record.
 """
 
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from pymongo import AsyncMongoClient
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.spotify_scrobbler.const import DOMAIN
 from custom_components.spotify_scrobbler.engine import mongo_client
+from custom_components.spotify_scrobbler.engine.models import ScrobblerData
+from custom_components.spotify_scrobbler.engine.pending import PendingPlays
+from custom_components.spotify_scrobbler.engine.recent_plays import RecentPlays
+from custom_components.spotify_scrobbler.engine.store import Account
+from custom_components.spotify_scrobbler.outbox import SNAPSHOT_SAVE_DELAY, Outbox
 
 from .conftest import MongoDb
 from .ferretdb_process import FerretDBProcess
@@ -161,3 +170,30 @@ async def test_an_unreadable_account_waits_for_mongodb(
     assert entry.state is ConfigEntryState.LOADED
     assert sensor_state(hass, fake_spotify, "pending_plays") == "0"
     assert await stored_plays(own_db) == expected(plays)
+
+
+async def test_an_unloaded_outbox_saves_nothing_more(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """Once flushed at unload, a late save (a background count ending after it) is dropped.
+
+    It would overwrite the file the next instance of the entry writes, or recreate the file
+    of a removed entry.
+    """
+    outbox = Outbox(hass, "entry")
+    await outbox.async_load(PendingPlays(), RecentPlays(), set())
+    account = Account(ObjectId(), "user", 5, None, {"plays": 1})
+    await outbox.async_save_now(account, ScrobblerData(total_plays=1))
+    await outbox.async_flush()
+    key = f"{DOMAIN}.outbox.entry"
+    flushed = copy.deepcopy(hass_storage[key])
+    assert flushed["data"]["account"]["counters"] == {"plays": 1}
+
+    account.last_timestamp = 99
+    outbox.schedule_save(account, ScrobblerData(total_plays=7))
+    await outbox.async_save_now(account, ScrobblerData(total_plays=7))
+    await outbox.async_flush()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=SNAPSHOT_SAVE_DELAY + 1))
+    await hass.async_block_till_done()
+
+    assert hass_storage[key] == flushed

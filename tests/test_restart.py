@@ -123,30 +123,18 @@ async def test_a_cursor_moved_by_another_scrobbler_makes_the_restart_ask_mongodb
     assert sensor_state(hass, fake_spotify, "total_plays") == "3"
 
 
-async def test_plays_another_program_added_are_counted_after_a_restart(
+async def stopped_after_foreign_plays(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
-    fake_spotify: FakeSpotify,
+    fake: FakeSpotify,
     catalog: Catalog,
     mongo_db: MongoDb,
-) -> None:
-    """An import by another program (cursor untouched) is counted by the background check."""
-    play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
+) -> MockConfigEntry:
+    """Two plays scrobbled, the entry unloaded, then another program imports two plays a
+    month old (the cursor stays)."""
+    play_recently(fake, catalog, [(0, 40.0), (1, 35.0)])
     entry = await setup_entry()
     await hass.config_entries.async_unload(entry.entry_id)
-    await _foreign_old_plays(mongo_db, fake_spotify, catalog)
-
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
-    await tick(hass)
-    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
-
-
-async def _foreign_old_plays(mongo_db: MongoDb, fake: FakeSpotify, catalog: Catalog) -> None:
-    """Two plays a month old that another program imported (the cursor stays)."""
     user = await mongo_db["users"].find_one({})
     assert user is not None
     track = list(catalog.tracks.values())[5]
@@ -157,6 +145,26 @@ async def _foreign_old_plays(mongo_db: MongoDb, fake: FakeSpotify, catalog: Cata
             for at in (fake.now - timedelta(days=30), fake.now - timedelta(days=31))
         ]
     )
+    return entry
+
+
+async def test_plays_another_program_added_are_counted_after_a_restart(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """An import by another program (cursor untouched) is counted by the background check."""
+    entry = await stopped_after_foreign_plays(hass, setup_entry, fake_spotify, catalog, mongo_db)
+
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
+    await tick(hass)
+    assert sensor_state(hass, fake_spotify, "total_plays") == "4"
 
 
 async def test_a_cycle_during_the_totals_check_is_counted_once(
@@ -168,10 +176,7 @@ async def test_a_cycle_during_the_totals_check_is_counted_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A play stored while the check counts makes it count again, not add it twice."""
-    play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
-    entry = await setup_entry()
-    await hass.config_entries.async_unload(entry.entry_id)
-    await _foreign_old_plays(mongo_db, fake_spotify, catalog)
+    entry = await stopped_after_foreign_plays(hass, setup_entry, fake_spotify, catalog, mongo_db)
     counts = 0
     original = ScrobbleStore.totals
 
@@ -201,10 +206,7 @@ async def test_a_failed_totals_check_leaves_the_count_to_the_next_cycle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """MongoDB failing the background count: the next cycle counts instead."""
-    play_recently(fake_spotify, catalog, [(0, 40.0), (1, 35.0)])
-    entry = await setup_entry()
-    await hass.config_entries.async_unload(entry.entry_id)
-    await _foreign_old_plays(mongo_db, fake_spotify, catalog)
+    entry = await stopped_after_foreign_plays(hass, setup_entry, fake_spotify, catalog, mongo_db)
     original = ScrobbleStore.totals
     failures = 1
 

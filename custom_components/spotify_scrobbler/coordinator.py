@@ -240,7 +240,6 @@ class ScrobblerCoordinator(DataUpdateCoordinator[ScrobblerData]):
             except PyMongoError as err:
                 storage_error = err
 
-        saved_now = scrobbler.pending.changed
         try:
             # Without indexes a write could duplicate plays: only hold them until connected.
             result = await scrobbler.run_cycle(self._blacklist(), hold_only=not self._connected)

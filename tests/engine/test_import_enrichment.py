@@ -470,6 +470,23 @@ async def test_plays_with_a_null_blacklist_are_re_timed_as_they_are(
     assert await queued(account) == 0
 
 
+def tracks_by_album(catalog: Catalog) -> list[list[str]]:
+    """The catalogue's track ids, album by album."""
+    by_album: dict[str, list[str]] = {}
+    for track in catalog.tracks.values():
+        by_album.setdefault(track.album_id, []).append(track.id)
+    return list(by_album.values())
+
+
+async def assert_spotify_ids(account: Account, catalog: Catalog) -> None:
+    """Every play has ids, and they are its track's album and artists as Spotify has them."""
+    assert await without_ids(account) == 0
+    async for doc in account.store.infos.find({"owner": account.owner}):
+        track = catalog.tracks[doc["id"]]
+        assert (doc["albumId"], doc["artistIds"]) == (track.album_id, list(track.artist_ids))
+        assert doc["primaryArtistId"] == track.artist_ids[0]
+
+
 async def test_an_album_request_resolves_the_albums_other_queued_tracks(
     session: aiohttp.ClientSession,
     fake_spotify: FakeSpotify,
@@ -477,22 +494,16 @@ async def test_an_album_request_resolves_the_albums_other_queued_tracks(
     mongo_db: MongoDb,
 ) -> None:
     """Development mode: one album request resolves its queued tracks, with Spotify's ids."""
-    by_album: dict[str, list[str]] = {}
-    for track in catalog.tracks.values():
-        by_album.setdefault(track.album_id, []).append(track.id)
-    whole, partly = [ids for ids in by_album.values() if len(ids) >= 3][:2]
-    alone = next(ids for ids in by_album.values() if len(ids) == 1)
+    by_album = tracks_by_album(catalog)
+    whole, partly = [ids for ids in by_album if len(ids) >= 3][:2]
+    alone = next(ids for ids in by_album if len(ids) == 1)
     account = await import_tracks(mongo_db, catalog, [*whole, *partly[:2], *alone], per_track=2)
     fake_spotify.requests.clear()
     enricher = make_enricher(session, fake_spotify, account, Clock())
     await enricher.count_pending()
     await enricher.run()
 
-    assert await without_ids(account) == 0
-    async for doc in account.store.infos.find({"owner": account.owner}):
-        track = catalog.tracks[doc["id"]]
-        assert (doc["albumId"], doc["artistIds"]) == (track.album_id, list(track.artist_ids))
-        assert doc["primaryArtistId"] == track.artist_ids[0]
+    await assert_spotify_ids(account, catalog)
     # One track request per album (its first queued track), one album request where another
     # queued track's export names the same album; the lone track's album is not asked for.
     assert len(fake_spotify.calls("/v1/tracks/")) == 3
@@ -515,10 +526,7 @@ async def test_an_album_the_exports_names_point_to_is_asked_for_without_track_re
     track request. Another album's name is also stored under another id (a namesake): its
     listing does not list the tracks, which then get their own requests, and Spotify's ids.
     """
-    by_album: dict[str, list[str]] = {}
-    for track in catalog.tracks.values():
-        by_album.setdefault(track.album_id, []).append(track.id)
-    known, namesake = [ids for ids in by_album.values() if len(ids) >= 3][:2]
+    known, namesake = [ids for ids in tracks_by_album(catalog) if len(ids) >= 3][:2]
     account = await import_tracks(mongo_db, catalog, [*known[1:], *namesake[:2]], per_track=2)
     live_item = {"track": catalog.track_json(known[0]), "played_at": START.isoformat()}
     live = parse_item(live_item, set())
@@ -538,10 +546,7 @@ async def test_an_album_the_exports_names_point_to_is_asked_for_without_track_re
     await enricher.count_pending()
     await enricher.run()
 
-    assert await without_ids(account) == 0
-    async for doc in account.store.infos.find({"owner": account.owner}):
-        track = catalog.tracks[doc["id"]]
-        assert (doc["albumId"], doc["artistIds"]) == (track.album_id, list(track.artist_ids))
+    await assert_spotify_ids(account, catalog)
     asked = [record.path for record in fake_spotify.calls("/v1/")]
     requested = [p.removeprefix("/v1/tracks/") for p in asked if p.startswith("/v1/tracks/")]
     assert len(requested) == 1

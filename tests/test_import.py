@@ -599,6 +599,38 @@ async def test_import_reaching_the_live_window_keeps_live_dedup(
     assert as_set(await stored_plays(mongo_db)) == imported
 
 
+async def test_import_reaching_the_live_window_leaves_the_cursor_across_a_restart(
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+    export_dir: Path,
+) -> None:
+    """The cursor stays for the plays no cycle has read; the imported ones are known after
+    a restart all the same (MongoDB keeps how far the import stored)."""
+    entry = await setup_entry()
+    recent = play_recently(fake_spotify, catalog, [(4, 12.0), (5, 8.0), (6, 4.0)])
+    entries = [
+        music_entry(catalog, p.track.id, p.played_at.replace(microsecond=0), 150_000)  # type: ignore[union-attr]
+        for p in recent[1:]
+    ]
+    write_export(export_dir, entries, per_file=10)
+    await run_import(hass, entry, export_dir)
+    user = await mongo_db["users"].find_one({})
+    assert user is not None
+    assert user.get("lastTimestamp", 0) == 0
+    assert user["scrobbler"]["importedUntil"] > 0
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await hass.services.async_call(
+        DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    # The unread oldest play is stored by the live loop, the imported two not again.
+    assert await mongo_db["infos"].count_documents({}) == 3
+
+
 async def test_enrichment_pauses_on_lasting_mongodb_failure_and_resumes(
     hass: HomeAssistant,
     setup_entry: SetupEntry,

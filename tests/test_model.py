@@ -498,7 +498,7 @@ class ScrobblerModel(RuleBasedStateMachine):
         await self.hass.async_block_till_done(wait_background_tasks=True)
         registry = er.async_get(self.hass)
         entity_id = registry.async_get_entity_id(
-            "sensor", DOMAIN, f"{self.fake.user_id}_history_import"
+            "sensor", DOMAIN, f"{self.fake.user_id}_import_progress"
         )
         state = self.hass.states.get(entity_id or "")
         return str(state.attributes.get("status")) if state else "unknown"
@@ -579,10 +579,13 @@ class ScrobblerModel(RuleBasedStateMachine):
             query = {"played_at": {"$lt": cutoff}} if name == "infos" else {}
             docs = [doc async for doc in self.db[name].find(query)]
             if name == "users":
-                # As the backup found it: at least its newest play, imported ones included
-                # (an import moves the cursor over the plays it stores in the live window).
+                # As the backup found it: the cursor and how far imports stored (in the
+                # live window) at most at its newest play.
                 for doc in docs:
                     doc["lastTimestamp"] = min(doc.get("lastTimestamp", 0), newest)
+                    ours = doc.get("scrobbler", {})
+                    if "importedUntil" in ours:
+                        ours["importedUntil"] = min(ours["importedUntil"], newest)
             if name == "infos":
                 newest = max((int(d["played_at"].timestamp() * 1000) for d in docs), default=0)
                 live = [d for d in docs if history_import.IMPORTED_FIELD not in d]
@@ -1005,6 +1008,28 @@ async def test_regression_totals_counted_after_an_import_survive_a_restart_witho
             lambda: state.mongodb_hangs(frozen=True),
             state.cycle,
             state.restart,
+        )
+
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
+
+
+async def test_regression_import_of_later_plays_keeps_the_unread_ones(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Found by the model (soak seed 72004): an import of the newest play moved the cursor
+    over an older play no cycle had read yet; the live loop never asked Spotify for it."""
+
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
+            lambda: state.listen(late=False, local=False, picks=[1]),
+            lambda: state.switch_client(gap=90, mode="end"),
+            lambda: state.switch_client(gap=90, mode="end"),
+            lambda: state.listen(late=False, local=False, picks=[2]),
+            lambda: state.import_export(first=1, length=1),
         )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

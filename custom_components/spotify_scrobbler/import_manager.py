@@ -376,6 +376,7 @@ class HistoryImportManager:
 
         The live loop only looks for stored plays up to ``lastTimestamp`` and caches the
         window's stored plays; plays inserted there behind its back must be seen by it.
+        The cursor itself stays: older plays no cycle has read yet are still to be fetched.
         """
         scrobbler = self.coordinator.scrobbler
         account = self.coordinator.account
@@ -388,9 +389,9 @@ class HistoryImportManager:
         if scrobbler is None or window_start < account.last_timestamp:
             return
         await store.users.update_one(
-            {"_id": account.owner}, {"$max": {"lastTimestamp": to_unix_ms(newest)}}
+            {"_id": account.owner}, {"$max": {"scrobbler.importedUntil": to_unix_ms(newest)}}
         )
-        account.last_timestamp = max(account.last_timestamp, to_unix_ms(newest))
+        account.imported_until = max(account.imported_until, to_unix_ms(newest))
         scrobbler.recent.forget()
 
     async def _refresh_totals(self) -> None:

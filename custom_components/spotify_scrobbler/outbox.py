@@ -57,6 +57,7 @@ class Snapshot:
             or known.spotify_id != account.spotify_id
             or known.last_timestamp != account.last_timestamp
             or known.counters != account.counters
+            or known.imported_until != account.imported_until
             or data.mongodb_down_since is not None
             or data.day_start is None
         ):
@@ -140,6 +141,7 @@ class Outbox:
                 "spotify_id": self._account.spotify_id,
                 "last_timestamp": self._account.last_timestamp,
                 "counters": dict(self._account.counters),
+                "imported_until": self._account.imported_until,
             }
         if self._data is not None:
             data = self._data
@@ -166,6 +168,7 @@ def _account_from_json(value: Any) -> Account | None:
             last_timestamp=int(value["last_timestamp"]),
             first_listened_at=None,
             counters={str(k): int(v) for k, v in value.get("counters", {}).items()},
+            imported_until=int(value.get("imported_until", 0)),
         )
     except AttributeError, KeyError, TypeError, ValueError, InvalidId:
         return None

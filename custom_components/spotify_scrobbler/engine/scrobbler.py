@@ -207,13 +207,14 @@ class Scrobbler:
 
         Applies the seed's ±30 s same-track rule against stored plays and within the batch.
         Stored plays only exist up to ``lastTimestamp`` (it moves after the plays are
-        written), so MongoDB is asked only about items that close to it, and only for the
-        part of the window the cache of recent plays does not cover yet: steady-state
-        cycles need no query at all, whatever the size of the history. Plays whose write
+        written) or an import's newest play near it, so MongoDB is asked only about items
+        that close to it, and only for the part of the window the cache of recent plays
+        does not cover yet: steady-state cycles need no query at all, whatever the size of
+        the history. Plays whose write
         failed are looked up wherever they are: a lost reply may hide a stored play.
         """
         recent = self.recent
-        last_ms = self.account.last_timestamp
+        last_ms = self.account.stored_until
         attempted = [p for p in parsed if self.pending.is_attempted(p)]
         unknown: list[datetime] = []
         start = end = None

@@ -70,6 +70,15 @@ class Account:
     last_timestamp: int  # Unix ms of the newest play seen, 0 before the first cycle
     first_listened_at: datetime | None
     counters: dict[str, int] = field(default_factory=dict)
+    # Unix ms of the newest play an import stored near the live window. The cursor stays
+    # where the live loop left it (moving it would skip plays no cycle has read yet), so
+    # the duplicate check looks for stored plays up to the later of the two.
+    imported_until: int = 0
+
+    @property
+    def stored_until(self) -> int:
+        """Unix ms up to which plays may be stored already."""
+        return max(self.last_timestamp, self.imported_until)
 
 
 @dataclass(slots=True, frozen=True)
@@ -201,13 +210,16 @@ class ScrobbleStore:
                 {"_id": doc["_id"]},
                 {"$set": {**missing_user_fields(doc), "scrobbler.format": FORMAT}},
             )
-        stored_counters = doc.get("scrobbler", {}).get("counters", {})
+        ours = doc.get("scrobbler", {})
+        stored_counters = ours.get("counters", {})
+        imported_until = ours.get("importedUntil")
         return Account(
             owner=doc["_id"],
             spotify_id=spotify_id,
             last_timestamp=int(doc.get("lastTimestamp") or 0),
             first_listened_at=doc.get("firstListenedAt"),
             counters={k: int(v) for k, v in stored_counters.items() if isinstance(v, int)},
+            imported_until=imported_until if isinstance(imported_until, int) else 0,
         )
 
     async def plays_between(

@@ -26,6 +26,7 @@ from custom_components.spotify_scrobbler.const import (
 )
 
 from .conftest import MongoDb
+from .rollup_check import assert_rollups_exact
 from .spotify_fake import Catalog, FakeSpotify, Track
 from .test_scrobbling import play_recently, sensor_state, tick
 from .test_statistics import assert_statistics_match
@@ -134,6 +135,7 @@ async def test_blacklisting_applies_to_past_plays_and_removing_undoes_it(
     ]
     assert await assert_totals(hass, fake_spotify, mongo_db) == count - 9
     assert banned not in await top_artists(hass, entry)
+    await assert_rollups_exact(hass, entry, mongo_db, kept_true=True)  # rebuilt at setup
     await assert_statistics_match(hass, entry, mongo_db)
     stored_user = await mongo_db["users"].find_one({})
     assert stored_user is not None
@@ -160,6 +162,7 @@ async def test_blacklisting_applies_to_past_plays_and_removing_undoes_it(
     assert await assert_totals(hass, fake_spotify, mongo_db) == count
     assert banned in await top_artists(hass, entry)
     await assert_statistics_match(hass, entry, mongo_db)
+    await assert_rollups_exact(hass, entry, mongo_db, kept_true=True)
 
 
 async def test_a_change_cut_short_is_completed_at_the_next_connection(

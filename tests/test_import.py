@@ -29,6 +29,7 @@ from custom_components.spotify_scrobbler.engine.import_enrichment import Metadat
 
 from .conftest import MongoDb
 from .export_fake import MALFORMED, GeneratedExport, generate_export, music_entry, write_export
+from .rollup_check import assert_rollups_exact
 from .spotify_fake import Catalog, FakeSpotify
 from .test_scrobbling import play_recently, stored_plays
 
@@ -146,6 +147,8 @@ async def test_import_stores_exactly_the_music_plays(
     assert await mongo_db["artists"].count_documents({"genres": {"$exists": True}}) == len(
         {a for t, _ in export.expected for a in catalog.tracks[t].artist_ids}
     )
+    # Set play by play by the import and the enrichment: true without a rebuild.
+    await assert_rollups_exact(hass, entry, mongo_db, kept_true=True)
 
     # The same export again: nothing new, everything a duplicate, no Spotify request.
     fake_spotify.reset_log()
@@ -197,6 +200,7 @@ async def test_import_skips_plays_the_live_loop_stored(
         DOMAIN, "sync_now", {"config_entry_id": entry.entry_id}, blocking=True
     )
     assert as_set(await stored_plays(mongo_db)) == stored_live | set(new)
+    await assert_rollups_exact(hass, entry, mongo_db, kept_true=True)
 
 
 async def test_interrupted_import_resumes_after_setup(
@@ -570,6 +574,8 @@ async def test_enrichment_interrupted_mid_flush_loses_nothing(
     assert as_set(await stored_plays(mongo_db)) == export.expected
     assert await mongo_db["infos"].count_documents({"primaryArtistId": None}) == 0
     assert await mongo_db["scrobbler_import_staging"].count_documents({}) == 0
+    # Which staged copies went back is not known: the rollups are rebuilt, exact again.
+    await assert_rollups_exact(hass, entry, mongo_db, kept_true=False)
 
 
 async def test_import_reaching_the_live_window_keeps_live_dedup(

@@ -16,6 +16,7 @@ from pymongo.errors import AutoReconnect
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spotify_scrobbler.const import DOMAIN
+from custom_components.spotify_scrobbler.engine.rollups import mark_stale
 
 from .conftest import MongoDb
 from .spotify_fake import Catalog, FakeSpotify
@@ -178,6 +179,13 @@ def period_starts() -> dict[str, datetime | None]:
     }
 
 
+def plays_owner(entry: MockConfigEntry) -> ObjectId:
+    """The account's id in MongoDB."""
+    account = entry.runtime_data.coordinator.account
+    assert account is not None
+    return account.owner
+
+
 async def call_top(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     """The action's response."""
     response = await hass.services.async_call(
@@ -204,15 +212,40 @@ async def history(
     plays = generate_plays(catalog, dt_util.utcnow(), starts)
     await mongo_db["infos"].insert_many([play.document(user["_id"]) for play in plays])
     await store_catalog(mongo_db, catalog)
+    # Another program's plays: the next recount finds the rollups short and the rebuild
+    # reads them.
+    await entry.runtime_data.coordinator.async_recount()
+    entry.runtime_data.rollups.schedule()
+    await hass.async_block_till_done(wait_background_tasks=True)
     return entry, plays
 
 
+async def ranked_by_rollups_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No aggregation may run: every ranking comes from the rollups."""
+
+    async def refused(*_: Any, **__: Any) -> Any:
+        raise AssertionError("an aggregation ran: the rollups were not used")
+
+    monkeypatch.setattr(AsyncCollection, "aggregate", refused)
+
+
+@pytest.mark.parametrize("rollups", ["true", "stale"])
 @pytest.mark.parametrize("order", ["plays", "listening_time"])
 async def test_top_matches_a_brute_force_count(
-    hass: HomeAssistant, history: tuple[MockConfigEntry, list[StoredPlay]], order: str
+    hass: HomeAssistant,
+    history: tuple[MockConfigEntry, list[StoredPlay]],
+    mongo_db: MongoDb,
+    monkeypatch: pytest.MonkeyPatch,
+    order: str,
+    rollups: str,
 ) -> None:
-    """Every period and kind ranks exactly like a count over the generated plays."""
+    """Every period and kind ranks exactly like a count over the generated plays: from the
+    rollups, and counted in MongoDB while they are stale."""
     entry, plays = history
+    if rollups == "true":
+        await ranked_by_rollups_only(monkeypatch)
+    else:
+        await mark_stale(mongo_db, plays_owner(entry), None)
     ties = 0
     for period, start in period_starts().items():
         for limit in (5, 50):
@@ -319,13 +352,13 @@ async def test_top_refuses_bad_input(
     async def down(*_: Any, **__: Any) -> Any:
         raise AutoReconnect("connection lost (injected)")
 
-    original = AsyncCollection.aggregate
-    monkeypatch.setattr(AsyncCollection, "aggregate", down)
-    with pytest.raises(HomeAssistantError) as err:
-        await call_top(hass, config_entry_id=entry.entry_id)
+    with monkeypatch.context() as patch:
+        patch.setattr(AsyncCollection, "aggregate", down)
+        patch.setattr(AsyncCollection, "find_one", down)
+        with pytest.raises(HomeAssistantError) as err:
+            await call_top(hass, config_entry_id=entry.entry_id)
     assert err.value.translation_key == "mongodb_unavailable"
     assert err.value.translation_placeholders == {"account": entry.title}
-    monkeypatch.setattr(AsyncCollection, "aggregate", original)
 
     await hass.config_entries.async_unload(entry.entry_id)
     with pytest.raises(ServiceValidationError) as err:

@@ -49,6 +49,7 @@ from .export_manager import HistoryExportManager
 from .import_manager import HistoryImportManager
 from .outbox import Outbox
 from .repairs import ISSUE_OTHER_SCROBBLER, clear_issue
+from .rollup_upkeep import RollupUpkeep
 from .services import async_setup_services
 from .statistics import async_setup_statistics
 
@@ -91,6 +92,7 @@ class ScrobblerRuntimeData:
     mongo_client: AsyncMongoClient[Document]
     importer: HistoryImportManager
     exporter: HistoryExportManager
+    rollups: RollupUpkeep
 
 
 type SpotifyScrobblerConfigEntry = ConfigEntry[ScrobblerRuntimeData]
@@ -197,7 +199,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SpotifyScrobblerConfigEn
     )
     importer = HistoryImportManager(hass, entry, coordinator, client, shared.gate)
     exporter = HistoryExportManager(hass, entry, coordinator)
-    entry.runtime_data = ScrobblerRuntimeData(coordinator, mongo_client, importer, exporter)
+    rollups = RollupUpkeep(hass, entry, coordinator.store.rollups, scrobbler.account.owner)
+    rollups.schedule()  # returns at once when they are true
+    entry.runtime_data = ScrobblerRuntimeData(
+        coordinator, mongo_client, importer, exporter, rollups
+    )
     # A coordinator only polls while someone listens; scrobbling must go on even when
     # every entity is disabled, so the entry itself listens.
     entry.async_on_unload(coordinator.async_add_listener(lambda: None))

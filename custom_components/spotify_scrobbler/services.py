@@ -131,6 +131,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
                     end=end,
                     limit=call.data[ATTR_LIMIT],
                     order=call.data[ATTR_ORDER],
+                    rollups=entry.runtime_data.rollups.rollups,
+                    on_stale=entry.runtime_data.rollups.schedule,
                 )
                 response[kind] = [top_entry.as_response() for top_entry in entries]
         except PyMongoError as err:

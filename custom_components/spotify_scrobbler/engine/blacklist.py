@@ -30,6 +30,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .rollups import mark_stale
 from .store import Document
 
 APPLIED_FIELD: Final = "scrobbler.appliedBlacklist"
@@ -100,6 +101,7 @@ async def apply_blacklist(
     )
     if oldest is not None:
         await before_change(oldest)
+        await mark_stale(db, owner, oldest)
 
     blacklisted = counted_again = 0
     if added:

@@ -7,6 +7,8 @@ track; ``as_read`` keeps a flush from reverting a blacklisting made while it ran
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from bson import ObjectId
@@ -18,6 +20,7 @@ from .history_import import (
     TrackInfo,
     insert_ignoring_duplicates,
 )
+from .rollups import EPOCH
 from .store import Document, ScrobbleStore
 from .your_spotify import BLACKLISTED_BY
 
@@ -56,12 +59,27 @@ def as_read(value: Any) -> Any:
     return value
 
 
-async def restore_staged(store: ScrobbleStore, owner: ObjectId) -> None:
+def oldest_instant(docs: Iterable[Document]) -> datetime:
+    """The earliest ``played_at`` of play documents (the epoch if none has one)."""
+    return min(
+        (at for doc in docs if isinstance(at := doc.get("played_at"), datetime)), default=EPOCH
+    )
+
+
+async def restore_staged(
+    store: ScrobbleStore, owner: ObjectId, *, interrupted: bool = True
+) -> None:
     """Put an interrupted flush's staged plays (back) into infos, then clear the staging.
 
     Already there (same _id, or a play at the same instant) is a duplicate key, ignored.
+    Which copies go in is not known here: the rollups are rebuilt from the oldest of an
+    interrupted flush's plays (the flush itself sets them when it completes).
     """
     staging = store.db[STAGING_COLLECTION]
+    if interrupted:
+        first = await staging.find_one({"owner": owner}, sort=[("played_at", 1)])
+        if first is not None:
+            await store.rollups.mark_stale(owner, oldest_instant([first]))
     batch: list[Document] = []
     found = False
     async for doc in staging.find({"owner": owner}, batch_size=INSERT_BATCH):

@@ -274,16 +274,20 @@ class HistoryImporter:
     ) -> list[ExportPlay]:
         """Insert in large unordered batches; a duplicate key means already stored."""
         inserted: list[ExportPlay] = []
+        rollups = self.store.rollups
         for start in range(0, len(plays), self.insert_batch):
             batch = plays[start : start + self.insert_batch]
             docs = [self._document(play, infos.get(play.track_id)) for play in batch]
+            token = await rollups.begin(self.owner, min(play.played_at for play in batch))
+            rejected: set[int] = set()
             try:
                 await self.store.infos.insert_many(docs, ordered=False)
             except BulkWriteError as err:
                 rejected = _duplicate_indexes(err)
-                inserted.extend(p for i, p in enumerate(batch) if i not in rejected)
-            else:
-                inserted.extend(batch)
+            inserted.extend(p for i, p in enumerate(batch) if i not in rejected)
+            stored = [doc for i, doc in enumerate(docs) if i not in rejected]
+            await rollups.set_documents(self.owner, stored)
+            await rollups.end(self.owner, token)
         return inserted
 
     def _document(self, play: ExportPlay, info: TrackInfo | None) -> Document:

@@ -23,7 +23,14 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
 
 from .album_listings import AlbumListings
-from .enrichment_writes import ABSENT, BLACKLIST_FIELD, as_read, complete_play, restore_staged
+from .enrichment_writes import (
+    ABSENT,
+    BLACKLIST_FIELD,
+    as_read,
+    complete_play,
+    oldest_instant,
+    restore_staged,
+)
 from .history_import import (
     IMPORTED_FIELD,
     LISTENED_FIELD,
@@ -201,7 +208,7 @@ class MetadataEnricher:
         A failed Spotify request propagates (for the caller's backoff) only once what the
         step fetched before it is stored and resolved: nothing is requested twice.
         """
-        await self._finish_staged()  # a flush interrupted by a crash or an unload
+        await restore_staged(self.store, self.owner)  # a flush cut short by a crash or unload
         await self._fetch_artists()  # left over by a failed request
         query: Document = {"owner": self.owner}
         if self._resolved or self._unknown or self._skipped:
@@ -311,8 +318,22 @@ class MetadataEnricher:
             return None
         if oldest is not None and self.before_changing is not None:
             await self.before_changing(oldest)
+        rollups = self.store.rollups
+        token = await rollups.begin(self.owner, oldest_instant(replaced))
         await insert_ignoring_duplicates(self.staging, replaced)
-        for unchanged, docs in by_read.values():
+        complete = await self._delete_read(by_read.values())
+        await self._finish_staged()
+        if complete:
+            await rollups.set_documents(self.owner, replaced)
+            await rollups.end(self.owner, token)
+        # Else which copies went in is not known here: the change left open has the
+        # rollups rebuilt from infos.
+        return oldest
+
+    async def _delete_read(self, by_read: Iterable[tuple[Any, list[Document]]]) -> bool:
+        """Delete the staged plays still as they were read; whether all of them were."""
+        complete = True
+        for unchanged, docs in by_read:
             deleted = 0
             for start in range(0, len(docs), DELETE_BATCH):
                 chunk = [doc["_id"] for doc in docs[start : start + DELETE_BATCH]]
@@ -324,12 +345,12 @@ class MetadataEnricher:
                 # Changed meanwhile: their copies are duplicates and they keep what they
                 # had. Their tracks stay queued, for a later flush of this run (once).
                 self._retry.update(doc["id"] for doc in docs)
-        await self._finish_staged()
-        return oldest
+                complete = False
+        return complete
 
     async def _finish_staged(self) -> None:
-        """Complete an interrupted flush (``restore_staged``)."""
-        await restore_staged(self.store, self.owner)
+        """Insert this flush's staged plays again (``restore_staged``)."""
+        await restore_staged(self.store, self.owner, interrupted=False)
 
     async def _stored_infos(self, ids: Sequence[str]) -> dict[str, TrackInfo]:
         found: dict[str, TrackInfo] = {}

@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from .models import WRITER_FIELD, Play, to_unix_ms
+from .rollups import RollupStore
 from .your_spotify import (
     FORMAT,
     missing_user_fields,
@@ -133,6 +134,7 @@ class ScrobbleStore:
         self.albums = db["albums"]
         self.artists = db["artists"]
         self.users = db["users"]
+        self.rollups = RollupStore(db)
 
     async def ensure_indexes(self) -> IndexReport:
         """Create the indexes (a no-op when they exist).
@@ -282,8 +284,11 @@ class ScrobbleStore:
                 self.artists,
                 [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs],
             )
-        inserted, resolved, foreign = await self._insert_plays(account.owner, plays)
-        stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
+        # With their rollup: a ranking or a recount's check sees both or neither.
+        async with self.rollups.lock:
+            inserted, resolved, foreign = await self._insert_plays(account.owner, plays)
+            stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
+            await self.rollups.add_plays(account.owner, stored)
 
         counters = {
             "plays": len(inserted),
@@ -372,8 +377,13 @@ class ScrobbleStore:
         }
 
     async def totals(self, owner: ObjectId) -> int:
-        """Number of counted (not blacklisted) plays of an account."""
-        return await self.infos.count_documents({"owner": owner, **NOT_BLACKLISTED})
+        """Number of counted (not blacklisted) plays of an account.
+
+        The rollups are checked against it: another program's plays make them stale.
+        """
+        counted = await self.infos.count_documents({"owner": owner, **NOT_BLACKLISTED})
+        await self.rollups.agrees_with(owner, counted)
+        return counted
 
     async def day_totals(self, owner: ObjectId, start: datetime, end: datetime) -> tuple[int, int]:
         """(plays, listened ms) of counted plays in [start, end)."""

@@ -7,7 +7,7 @@ top ids then get their second measure and their names, so the cost in Python is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .rollups import RollupStore
 from .store import NOT_BLACKLISTED, Document
 
 type Kind = Literal["tracks", "artists", "albums"]
@@ -71,11 +72,27 @@ async def top_entries(
     end: datetime | None,
     limit: int,
     order: Order,
+    rollups: RollupStore | None = None,
+    on_stale: Callable[[], None] | None = None,
 ) -> list[TopEntry]:
     """The ``limit`` most played (or listened) of ``kind`` in [start, end), counted plays only.
 
-    Ties are broken by id (ascending), so equal data always gives the same list.
+    Ties are broken by id (ascending), so equal data always gives the same list. From the
+    ``rollups`` when they are true; else counted in MongoDB, and ``on_stale`` is called
+    (to have them rebuilt).
     """
+    if rollups is not None:
+        ranked_rows = await rollups.ranking(
+            owner, kind, start=start, end=end, limit=limit, by_time=order == "listening_time"
+        )
+        if ranked_rows is not None:
+            names = await _Names.load(db, kind, [row[0] for row in ranked_rows])
+            return [
+                names.entry(item_id, plays=plays, listening_ms=listened)
+                for item_id, plays, listened in ranked_rows
+            ]
+        if on_stale is not None:
+            on_stale()
     key = GROUP_FIELD[kind]
     match: Document = {"owner": owner, **NOT_BLACKLISTED, key: {"$ne": None}}
     if start is not None or end is not None:

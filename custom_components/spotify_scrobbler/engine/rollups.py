@@ -1,0 +1,472 @@
+"""Sums of counted plays by day, month and year, so that ``top`` never scans ``infos``.
+
+FerretDB 1.24 reads every document of a collection for any filter but one on ``_id`` (a
+ranking over 200 000 plays took 30 to 47 s), so the documents of ``scrobbler_rollups`` are
+only ever read by ``_id``:
+
+- ``<owner>:d:<YYYY-MM-DD>``: a UTC day's counted plays keyed by their instant (Unix ms),
+  each ``[track, primary artist, album, duration ms]``. Set play by play: writing a play
+  twice changes nothing, and a partial day at a period's edge is filtered by instant.
+- ``<owner>:<m|y>:<YYYY[-MM]>:<kind>``: a month's or year's plays and listening time per
+  id, packed in one string (one value to decode, not thousands of fields).
+- ``<owner>:state``: whether the rest is true. Writers set their plays into their days and
+  mark the months ``dirty`` (their sums are recomputed from their days before the next
+  ranking). A change that may stop half-way (an import's batch, an enrichment's flush) is
+  announced first (``begin``) and closed after its plays are set (``end``): one left open
+  by a crash makes the rollups stale, like a change made without them (blacklist, another
+  program's plays found by a recount). ``rebuild`` then reads ``infos`` once from the
+  oldest play concerned. Until then ``ranking`` answers None and the caller counts in
+  MongoDB: exact either way.
+
+A period is cut into whole years, months and days and at most two partial days: about a
+hundred small reads whatever the history's size. Sums are merged here, bounded by the
+distinct ids of the period. Nothing here imports Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from bson import ObjectId
+from pymongo import ReplaceOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .models import Play, to_unix_ms
+from .rollup_parts import (
+    DAY,
+    KIND_FIELDS,
+    Piece,
+    Sums,
+    add_entries,
+    day_start,
+    empty_sums,
+    next_month,
+    pack,
+    pieces,
+    unpack,
+    utc,
+)
+
+type Document = dict[str, Any]
+type Kind = Literal["tracks", "artists", "albums"]
+
+COLLECTION: Final = "scrobbler_rollups"
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+REBUILD_ATTEMPTS: Final = 3
+WRITE_BATCH: Final = 200
+# The infos fields a rollup needs (blacklisted plays are left out when read).
+PLAY_FIELDS: Final = {
+    "_id": 0,
+    "id": 1,
+    "primaryArtistId": 1,
+    "albumId": 1,
+    "durationMs": 1,
+    "played_at": 1,
+    "blacklistedBy": 1,
+}
+
+
+def _day_id(owner: ObjectId, day: datetime) -> str:
+    return f"{owner}:d:{day:%Y-%m-%d}"
+
+
+def _sum_id(owner: ObjectId, level: str, start: datetime, kind: str) -> str:
+    key = f"{start:%Y}" if level == "y" else f"{start:%Y-%m}"
+    return f"{owner}:{level}:{key}:{kind}"
+
+
+def _state_id(owner: ObjectId) -> str:
+    return f"{owner}:state"
+
+
+def _entry(play: Play) -> list[Any]:
+    return [play.track_id, play.primary_artist_id, play.album_id, play.duration_ms]
+
+
+def _entry_of(doc: Document) -> list[Any] | None:
+    """A counted play's rollup entry from its ``infos`` document (None if not counted)."""
+    if "blacklistedBy" in doc or not isinstance(doc.get("id"), str):
+        return None
+    duration = doc.get("durationMs")
+    return [
+        doc["id"],
+        doc.get("primaryArtistId") if isinstance(doc.get("primaryArtistId"), str) else None,
+        doc.get("albumId") if isinstance(doc.get("albumId"), str) else None,
+        int(duration) if isinstance(duration, int | float) else 0,
+    ]
+
+
+class RollupStore:
+    """The rollups of the accounts of one database (one store, one lock, per entry)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        """Use ``db``'s ``scrobbler_rollups`` collection."""
+        self.collection = db[COLLECTION]
+        self.infos = db["infos"]
+        # Held by writes of days and sums and by live writes of plays with their rollup:
+        # a ranking or a total check never sees one without the other.
+        self.lock = asyncio.Lock()
+        self._rebuilding: dict[ObjectId, list[tuple[datetime, list[Any] | None]]] = {}
+        self._rebuild_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ writes
+
+    async def add_plays(self, owner: ObjectId, plays: Sequence[Play]) -> None:
+        """A live write's plays, stored in ``infos`` just now (the caller holds ``lock``)."""
+        entries = [(play.played_at, None if play.blacklisted else _entry(play)) for play in plays]
+        await self._set(owner, entries)
+
+    async def set_documents(self, owner: ObjectId, docs: Iterable[Document]) -> None:
+        """Plays as their ``infos`` documents are now (inserted or changed)."""
+        entries = [
+            (utc(doc["played_at"]), _entry_of(doc))
+            for doc in docs
+            if isinstance(doc.get("played_at"), datetime)
+        ]
+        async with self.lock:
+            await self._set(owner, entries)
+
+    async def _set(
+        self, owner: ObjectId, plays: Sequence[tuple[datetime, list[Any] | None]]
+    ) -> None:
+        """Set each play's entry into its day (None: not counted); ``lock`` held.
+
+        The lock keeps a month marked dirty here from being recomputed from older days.
+        During a rebuild the plays are also kept, and set again after it (it may rewrite
+        their day from an older read of ``infos``).
+        """
+        if not plays:
+            return
+        if owner in self._rebuilding:
+            self._rebuilding[owner].extend(plays)
+        days: dict[datetime, tuple[Document, Document]] = {}
+        for played_at, entry in plays:
+            sets, unsets = days.setdefault(day_start(played_at), ({}, {}))
+            field = f"plays.{_key(played_at)}"
+            if entry is None:
+                unsets[field] = ""
+                sets.pop(field, None)
+            else:
+                sets[field] = entry
+                unsets.pop(field, None)
+        requests: list[UpdateOne] = []
+        for day, (sets, unsets) in days.items():
+            update: Document = {"$set": {"owner": owner, "start": day, **sets}}
+            if unsets:
+                update["$unset"] = unsets
+            requests.append(UpdateOne({"_id": _day_id(owner, day)}, update, upsert=True))
+        requests.append(
+            UpdateOne(
+                {"_id": _state_id(owner)},
+                {
+                    "$addToSet": {"dirty": {"$each": sorted({f"{d:%Y-%m}" for d in days})}},
+                    "$min": {"first_day": min(days)},
+                    "$max": {"last_day": max(days)},
+                    "$set": {"owner": owner},
+                },
+                upsert=True,
+            )
+        )
+        await self.collection.bulk_write(requests, ordered=True)
+
+    async def begin(self, owner: ObjectId, since: datetime) -> str:
+        """Plays from ``since`` on are about to change; returns the token for ``end``."""
+        token = uuid.uuid4().hex
+        await self.collection.update_one(
+            {"_id": _state_id(owner)},
+            {
+                "$set": {"owner": owner, f"pending.{token}": day_start(since)},
+                "$inc": {"generation": 1},
+            },
+            upsert=True,
+        )
+        return token
+
+    async def end(self, owner: ObjectId, token: str) -> None:
+        """The change ``begin`` announced is complete and its plays are set."""
+        await self.collection.update_one(
+            {"_id": _state_id(owner)}, {"$unset": {f"pending.{token}": ""}}
+        )
+
+    async def mark_stale(self, owner: ObjectId, since: datetime | None) -> None:
+        """Plays from ``since`` on (all when None) change other than by a live write."""
+        await mark_stale(self.collection.database, owner, since)
+
+    async def rebuild(self, owner: ObjectId) -> bool:
+        """Make stale or missing rollups true again from ``infos``; whether they are now.
+
+        Gives up (False) after a few attempts when they keep being marked stale meanwhile.
+        """
+        async with self._rebuild_lock:
+            for _ in range(REBUILD_ATTEMPTS):
+                state = await self._state(owner)
+                if _fresh(state):
+                    return True
+                since = _stale_since(state)
+                generation = state.get("generation", 0) if state is not None else 0
+                self._rebuilding[owner] = []
+                try:
+                    await self._rebuild_from(owner, since)
+                finally:
+                    live = self._rebuilding.pop(owner)
+                async with self.lock:
+                    await self._set(owner, live)
+                    await self._refresh(owner)
+                    # Nothing marked since this attempt read the state (0: never marked).
+                    unmarked = {"$in": [generation, None]} if generation == 0 else generation
+                    done = await self.collection.update_one(
+                        {"_id": _state_id(owner), "generation": unmarked},
+                        {"$unset": {"stale_from": "", "pending": ""}, "$set": {"built": True}},
+                    )
+                if done.matched_count:
+                    return True
+            return False
+
+    async def _rebuild_from(self, owner: ObjectId, first: datetime | None) -> None:
+        """Rewrite the days from ``first`` on (all when None) from ``infos``."""
+        async with self.lock:  # a ranking reads all its documents, or none of these gone
+            if first is None:
+                await self.collection.delete_many(
+                    {"owner": owner, "_id": {"$ne": _state_id(owner)}}
+                )
+            else:
+                await self.collection.delete_many({"owner": owner, "start": {"$gte": first}})
+        days = await self._write_days(owner, first)
+        # The month of ``first`` keeps its earlier days: its sums (and year) are redone too.
+        months = {f"{day:%Y-%m}" for day in ([first] if first is not None else []) + days}
+        update: Document = {"$set": {"owner": owner}}
+        if months:
+            update["$addToSet"] = {"dirty": {"$each": sorted(months)}}
+        if first is not None:
+            if days:
+                update["$min"] = {"first_day": days[0]}
+                update["$max"] = {"last_day": days[-1]}
+        elif days:
+            update["$set"] |= {"first_day": days[0], "last_day": days[-1]}
+        else:
+            update["$unset"] = {"first_day": "", "last_day": ""}
+        await self.collection.update_one({"_id": _state_id(owner)}, update, upsert=True)
+
+    async def _write_days(self, owner: ObjectId, first: datetime | None) -> list[datetime]:
+        """Day documents from ``infos`` (one sorted read); the days written, in order."""
+        query: Document = {"owner": owner}
+        if first is not None:
+            query["played_at"] = {"$gte": first}
+        batch: list[ReplaceOne[Document]] = []
+        days: list[datetime] = []
+        plays: Document = {}
+        async for doc in self.infos.find(query, PLAY_FIELDS).sort("played_at", 1):
+            played_at, entry = doc.get("played_at"), _entry_of(doc)
+            if entry is None or not isinstance(played_at, datetime):
+                continue
+            if not days or day_start(played_at) != days[-1]:
+                if days:
+                    batch.append(_day_document(owner, days[-1], plays))
+                days.append(day_start(played_at))
+                plays = {}
+            plays[_key(played_at)] = entry
+            if len(batch) >= WRITE_BATCH:
+                await self.collection.bulk_write(batch, ordered=False)
+                batch = []
+        if days:
+            batch.append(_day_document(owner, days[-1], plays))
+        if batch:
+            await self.collection.bulk_write(batch, ordered=False)
+        return days
+
+    async def _refresh(self, owner: ObjectId) -> None:
+        """Recompute the dirty months from their days, and their years (``lock`` held)."""
+        state = await self._state(owner)
+        dirty = [m for m in (state or {}).get("dirty", []) if isinstance(m, str)]
+        if not dirty:
+            return
+        years: set[int] = set()
+        for month in dirty:
+            start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+            days = []
+            day = start
+            while day < next_month(start):
+                days.append(_day_id(owner, day))
+                day += DAY
+            sums = empty_sums()
+            for doc in await self._read(days):
+                add_entries(doc.get("plays", {}).values(), sums)
+            await self._write_sums(owner, "m", start, sums)
+            years.add(start.year)
+        for year in sorted(years):
+            start = datetime(year, 1, 1, tzinfo=UTC)
+            sums = empty_sums()
+            moment = start
+            ids: list[str] = []
+            while moment.year == year:
+                ids.extend(_sum_id(owner, "m", moment, kind) for kind in KIND_FIELDS)
+                moment = next_month(moment)
+            for doc in await self._read(ids):
+                unpack(doc.get("sums"), sums[doc["kind"]])
+            await self._write_sums(owner, "y", start, sums)
+        await self.collection.update_one({"_id": _state_id(owner)}, {"$pullAll": {"dirty": dirty}})
+
+    async def _write_sums(
+        self, owner: ObjectId, level: str, start: datetime, sums: dict[str, Sums]
+    ) -> None:
+        requests: list[ReplaceOne[Document]] = []
+        for kind, by_id in sums.items():
+            doc_id = _sum_id(owner, level, start, kind)
+            if by_id:
+                doc = {
+                    "owner": owner,
+                    "start": start,
+                    "kind": kind,
+                    "plays": sum(row[0] for row in by_id.values()),
+                    "sums": pack(by_id),
+                }
+                requests.append(ReplaceOne({"_id": doc_id}, doc, upsert=True))
+            else:
+                empty = {"owner": owner, "start": start, "kind": kind}
+                requests.append(ReplaceOne({"_id": doc_id}, empty, upsert=True))
+        await self.collection.bulk_write(requests, ordered=False)
+
+    # ------------------------------------------------------------------ reads
+
+    async def _state(self, owner: ObjectId) -> Document | None:
+        return await self.collection.find_one({"_id": _state_id(owner)})
+
+    async def _read(self, ids: Sequence[str]) -> list[Document]:
+        """Documents by ``_id`` (one ``find_one`` each: the only lookup FerretDB indexes)."""
+        found = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids))
+        return [doc for doc in found if doc is not None]
+
+    async def ranking(
+        self,
+        owner: ObjectId,
+        kind: Kind,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        by_time: bool,
+    ) -> list[tuple[str, int, int]] | None:
+        """(id, plays, listening ms) of the top ``limit`` in [start, end), or None if stale.
+
+        Ranked by plays or listening time, descending, ties by id ascending.
+        """
+        async with self.lock:
+            state = await self._state(owner)
+            if state is None or not _fresh(state):
+                return None
+            if state.get("dirty"):
+                await self._refresh(owner)
+            first, last = state.get("first_day"), state.get("last_day")
+            if not isinstance(first, datetime) or not isinstance(last, datetime):
+                return []
+            # No play lies outside these years: whole ones read fewer documents.
+            first = first.replace(month=1, day=1)
+            last = last.replace(year=last.year + 1, month=1, day=1)
+            low = max(start, first) if start is not None else first
+            high = min(end, last) if end is not None else last
+            if low >= high:
+                return []
+            sums = await self._sums(owner, kind, pieces(low, high))
+        value = 1 if by_time else 0
+        best = heapq.nsmallest(limit, sums.items(), key=lambda item: (-item[1][value], item[0]))
+        return [(key, row[0], row[1]) for key, row in best]
+
+    async def _sums(self, owner: ObjectId, kind: Kind, cut: Sequence[Piece]) -> Sums:
+        ids = [
+            _day_id(owner, piece.start)
+            if piece.level in ("d", "part")
+            else _sum_id(owner, piece.level, piece.start, kind)
+            for piece in cut
+        ]
+        docs = {doc["_id"]: doc for doc in await self._read(ids)}
+        sums: Sums = {}
+        index = KIND_FIELDS[kind]
+        for piece, doc_id in zip(cut, ids, strict=True):
+            doc = docs.get(doc_id)
+            if doc is None:
+                continue
+            if piece.level in ("y", "m"):
+                unpack(doc.get("sums"), sums)
+                continue
+            for instant, entry in doc.get("plays", {}).items():
+                if piece.level == "part" and not piece.low_ms <= int(instant[1:]) < piece.high_ms:
+                    continue
+                key = entry[index]
+                if isinstance(key, str):
+                    row = sums.setdefault(key, [0, 0])
+                    row[0] += 1
+                    row[1] += int(entry[3])
+        return sums
+
+    async def agrees_with(self, owner: ObjectId, counted: int) -> bool:
+        """Whether fresh rollups hold ``counted`` plays (a recount's); marks them stale if not.
+
+        Catches what no write of ours told them: another program's plays, a crash between
+        a play's write and its rollup's. Stale or missing rollups agree (a rebuild is due).
+        """
+        async with self.lock:
+            state = await self._state(owner)
+            if state is None or not _fresh(state):
+                return True
+            await self._refresh(owner)
+            first, last = state.get("first_day"), state.get("last_day")
+            total = 0
+            if isinstance(first, datetime) and isinstance(last, datetime):
+                years = range(first.year, last.year + 1)
+                ids = [_sum_id(owner, "y", datetime(y, 1, 1, tzinfo=UTC), "tracks") for y in years]
+                total = sum(int(doc.get("plays", 0)) for doc in await self._read(ids))
+            if total == counted:
+                return True
+        await self.mark_stale(owner, None)
+        return False
+
+
+async def mark_stale(db: AsyncDatabase[Document], owner: ObjectId, since: datetime | None) -> None:
+    """Plays of ``owner`` from ``since`` on (all when None) are about to change.
+
+    Called before the change: a crash after it still leaves the mark.
+    """
+    await db[COLLECTION].update_one(
+        {"_id": _state_id(owner)},
+        {
+            "$min": {"stale_from": day_start(since) if since is not None else EPOCH},
+            "$inc": {"generation": 1},
+            "$set": {"owner": owner},
+        },
+        upsert=True,
+    )
+
+
+def _key(played_at: datetime) -> str:
+    """A play's field in its day: its Unix ms, behind a letter (a name, not an index)."""
+    return f"t{to_unix_ms(played_at)}"
+
+
+def _fresh(state: Document | None) -> bool:
+    return (
+        state is not None
+        and bool(state.get("built"))
+        and "stale_from" not in state
+        and not state.get("pending")
+    )
+
+
+def _stale_since(state: Document | None) -> datetime | None:
+    """Where a rebuild starts: the oldest stale or pending day (None: everything)."""
+    if state is None or not state.get("built"):
+        return None
+    marks = [state.get("stale_from"), *(state.get("pending") or {}).values()]
+    days = [mark for mark in marks if isinstance(mark, datetime)]
+    oldest = min(days, default=None)
+    return None if oldest is None or oldest <= EPOCH else oldest
+
+
+def _day_document(owner: ObjectId, day: datetime, plays: Document) -> ReplaceOne[Document]:
+    return ReplaceOne(
+        {"_id": _day_id(owner, day)}, {"owner": owner, "start": day, "plays": plays}, upsert=True
+    )

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from pymongo.errors import BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError
 
+from custom_components.spotify_scrobbler.engine import rollups as rollups_module
 from custom_components.spotify_scrobbler.engine.blacklist import apply_blacklist
 from custom_components.spotify_scrobbler.engine.enrichment_writes import restore_staged
 from custom_components.spotify_scrobbler.engine.history_import import STAGING_COLLECTION
@@ -203,8 +204,10 @@ class Changes:
 
     async def cut_short(self) -> None:
         """A change announced, made, and never closed (a crash)."""
-        await self.store.rollups.begin(self.owner, NOW - timedelta(days=self.rng.uniform(0, 800)))
+        rollups = self.store.rollups
+        token = await rollups.begin(self.owner, NOW - timedelta(days=self.rng.uniform(0, 800)))
         await self.mongo_db["infos"].delete_one({"owner": self.owner, "played_at": {"$lt": NOW}})
+        rollups.abandon(token)  # what a failed change does (a crash: another process)
 
     async def foreign(self) -> None:
         """Another program's plays, found by a recount."""
@@ -215,7 +218,8 @@ class Changes:
         counted = await self.mongo_db["infos"].count_documents(
             {"owner": self.owner, "blacklistedBy": {"$exists": False}}
         )
-        assert not await self.store.rollups.agrees_with(self.owner, counted)
+        rollups = self.store.rollups
+        assert not await rollups.agrees_with(self.owner, counted, rollups.writes)
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
@@ -284,9 +288,10 @@ async def test_plays_put_back_after_a_rebuild_make_the_rollups_stale(mongo_db: M
     await mongo_db["infos"].insert_many(docs)
     assert await store.rollups.rebuild(owner)
     staged = docs[:4]
-    await store.rollups.begin(owner, min(doc["played_at"] for doc in staged))
+    token = await store.rollups.begin(owner, min(doc["played_at"] for doc in staged))
     await mongo_db[STAGING_COLLECTION].insert_many(staged)
     await mongo_db["infos"].delete_many({"_id": {"$in": [doc["_id"] for doc in staged]}})
+    store.rollups.abandon(token)
     assert await store.rollups.rebuild(owner)
 
     await restore_staged(store, owner)
@@ -295,3 +300,35 @@ async def test_plays_put_back_after_a_rebuild_make_the_rollups_stale(mongo_db: M
     assert await store.rollups.ranking(owner, "tracks", **everything) is None
     assert await store.rollups.rebuild(owner)
     await assert_exact(store.rollups, mongo_db, owner, random.Random(9))  # noqa: S311
+
+
+async def test_no_ranking_from_rollups_while_a_change_is_open_or_a_rebuild_was_cut(
+    mongo_db: MongoDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild neither clears a change still under way nor leaves deleted days trusted
+    when it stops half-way (a cancel at unload, a MongoDB failure)."""
+    store = ScrobbleStore(mongo_db)
+    owner = ObjectId()
+    await mongo_db["infos"].insert_many(history(owner, random.Random(11), 40))  # noqa: S311
+    rollups = store.rollups
+    assert await rollups.rebuild(owner)
+    everything = {"start": None, "end": None, "limit": 5, "by_time": False}
+
+    token = await rollups.begin(owner, NOW - timedelta(days=30))
+    await rollups.mark_stale(owner, NOW - timedelta(days=60))
+    assert not await rollups.rebuild(owner)  # rebuilt, but the open change keeps it stale
+    assert await rollups.ranking(owner, "tracks", **everything) is None
+    await rollups.end(owner, token)
+    assert await rollups.ranking(owner, "tracks", **everything) is not None
+
+    async def cut(*_: object) -> list[datetime]:
+        raise AutoReconnect("gone mid-rebuild")
+
+    await rollups.mark_stale(owner, NOW - timedelta(days=2))
+    monkeypatch.setattr(rollups_module, "write_days", cut)
+    with pytest.raises(AutoReconnect):
+        await rollups.rebuild(owner)
+    assert await rollups.ranking(owner, "tracks", **everything) is None
+    monkeypatch.undo()
+    assert await rollups.rebuild(owner)
+    await assert_exact(rollups, mongo_db, owner, random.Random(11))  # noqa: S311

@@ -76,6 +76,7 @@ async def restore_staged(
     interrupted flush's plays (the flush itself sets them when it completes).
     """
     staging = store.db[STAGING_COLLECTION]
+    first = None
     if interrupted:
         first = await staging.find_one({"owner": owner}, sort=[("played_at", 1)])
         if first is not None:
@@ -92,3 +93,6 @@ async def restore_staged(
         await insert_ignoring_duplicates(store.infos, batch)
     if found:
         await staging.delete_many({"owner": owner})
+    if first is not None:
+        # Again once they are in: a rebuild that read infos before must not finish.
+        await store.rollups.mark_stale(owner, oldest_instant([first]))

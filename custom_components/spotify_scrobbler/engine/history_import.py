@@ -281,13 +281,17 @@ class HistoryImporter:
             token = await rollups.begin(self.owner, min(play.played_at for play in batch))
             rejected: set[int] = set()
             try:
-                await self.store.infos.insert_many(docs, ordered=False)
-            except BulkWriteError as err:
-                rejected = _duplicate_indexes(err)
+                try:
+                    await self.store.infos.insert_many(docs, ordered=False)
+                except BulkWriteError as err:
+                    rejected = _duplicate_indexes(err)
+                stored = [doc for i, doc in enumerate(docs) if i not in rejected]
+                await rollups.set_documents(self.owner, stored)
+                await rollups.end(self.owner, token)
+            except BaseException:
+                rollups.abandon(token)
+                raise
             inserted.extend(p for i, p in enumerate(batch) if i not in rejected)
-            stored = [doc for i, doc in enumerate(docs) if i not in rejected]
-            await rollups.set_documents(self.owner, stored)
-            await rollups.end(self.owner, token)
         return inserted
 
     def _document(self, play: ExportPlay, info: TrackInfo | None) -> Document:

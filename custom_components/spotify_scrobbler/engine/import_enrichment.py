@@ -320,14 +320,19 @@ class MetadataEnricher:
             await self.before_changing(oldest)
         rollups = self.store.rollups
         token = await rollups.begin(self.owner, oldest_instant(replaced))
-        await insert_ignoring_duplicates(self.staging, replaced)
-        complete = await self._delete_read(by_read.values())
-        await self._finish_staged()
-        if complete:
-            await rollups.set_documents(self.owner, replaced)
+        try:
+            await insert_ignoring_duplicates(self.staging, replaced)
+            complete = await self._delete_read(by_read.values())
+            await self._finish_staged()
+            if complete:
+                await rollups.set_documents(self.owner, replaced)
+            else:
+                # Which copies went in is not known here: rebuilt from infos.
+                await rollups.mark_stale(self.owner, oldest_instant(replaced))
             await rollups.end(self.owner, token)
-        # Else which copies went in is not known here: the change left open has the
-        # rollups rebuilt from infos.
+        except BaseException:
+            rollups.abandon(token)
+            raise
         return oldest
 
     async def _delete_read(self, by_read: Iterable[tuple[Any, list[Document]]]) -> bool:

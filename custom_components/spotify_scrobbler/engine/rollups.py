@@ -36,7 +36,8 @@ from bson import ObjectId
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .models import Play, to_unix_ms
+from .models import Play
+from .rollup_days import day_id, entry_of, entry_of_play, play_key, write_days
 from .rollup_parts import (
     DAY,
     KIND_FIELDS,
@@ -58,21 +59,7 @@ type Kind = Literal["tracks", "artists", "albums"]
 COLLECTION: Final = "scrobbler_rollups"
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_ATTEMPTS: Final = 3
-WRITE_BATCH: Final = 200
-# The infos fields a rollup needs (blacklisted plays are left out when read).
-PLAY_FIELDS: Final = {
-    "_id": 0,
-    "id": 1,
-    "primaryArtistId": 1,
-    "albumId": 1,
-    "durationMs": 1,
-    "played_at": 1,
-    "blacklistedBy": 1,
-}
 
-
-def _day_id(owner: ObjectId, day: datetime) -> str:
-    return f"{owner}:d:{day:%Y-%m-%d}"
 
 
 def _sum_id(owner: ObjectId, level: str, start: datetime, kind: str) -> str:
@@ -82,23 +69,6 @@ def _sum_id(owner: ObjectId, level: str, start: datetime, kind: str) -> str:
 
 def _state_id(owner: ObjectId) -> str:
     return f"{owner}:state"
-
-
-def _entry(play: Play) -> list[Any]:
-    return [play.track_id, play.primary_artist_id, play.album_id, play.duration_ms]
-
-
-def _entry_of(doc: Document) -> list[Any] | None:
-    """A counted play's rollup entry from its ``infos`` document (None if not counted)."""
-    if "blacklistedBy" in doc or not isinstance(doc.get("id"), str):
-        return None
-    duration = doc.get("durationMs")
-    return [
-        doc["id"],
-        doc.get("primaryArtistId") if isinstance(doc.get("primaryArtistId"), str) else None,
-        doc.get("albumId") if isinstance(doc.get("albumId"), str) else None,
-        int(duration) if isinstance(duration, int | float) else 0,
-    ]
 
 
 class RollupStore:
@@ -111,20 +81,28 @@ class RollupStore:
         # Held by writes of days and sums and by live writes of plays with their rollup:
         # a ranking or a total check never sees one without the other.
         self.lock = asyncio.Lock()
+        # False without the unique (owner, played_at) index: plays sharing an instant would
+        # be one entry of a day.
+        self.trusted = True
+        self.writes = 0  # days written (a recount that spans one is inconclusive)
+        self._open: set[str] = set()  # changes begun in this process and not ended yet
         self._rebuilding: dict[ObjectId, list[tuple[datetime, list[Any] | None]]] = {}
         self._rebuild_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ writes
 
-    async def add_plays(self, owner: ObjectId, plays: Sequence[Play]) -> None:
-        """A live write's plays, stored in ``infos`` just now (the caller holds ``lock``)."""
-        entries = [(play.played_at, None if play.blacklisted else _entry(play)) for play in plays]
-        await self._set(owner, entries)
+    async def add_plays(self, owner: ObjectId, plays: Sequence[Play], token: str) -> None:
+        """A live write's plays, stored in ``infos`` just now, closing its ``begin``.
+
+        The caller holds ``lock``.
+        """
+        entries = [(play.played_at, entry_of_play(play)) for play in plays]
+        await self._set(owner, entries, closing=token)
 
     async def set_documents(self, owner: ObjectId, docs: Iterable[Document]) -> None:
         """Plays as their ``infos`` documents are now (inserted or changed)."""
         entries = [
-            (utc(doc["played_at"]), _entry_of(doc))
+            (utc(doc["played_at"]), entry_of(doc))
             for doc in docs
             if isinstance(doc.get("played_at"), datetime)
         ]
@@ -132,51 +110,52 @@ class RollupStore:
             await self._set(owner, entries)
 
     async def _set(
-        self, owner: ObjectId, plays: Sequence[tuple[datetime, list[Any] | None]]
+        self,
+        owner: ObjectId,
+        plays: Sequence[tuple[datetime, list[Any] | None]],
+        closing: str | None = None,
     ) -> None:
         """Set each play's entry into its day (None: not counted); ``lock`` held.
 
-        The lock keeps a month marked dirty here from being recomputed from older days.
-        During a rebuild the plays are also kept, and set again after it (it may rewrite
-        their day from an older read of ``infos``).
+        The months are marked dirty before their days change (a crash in between leaves
+        them recomputed, never trusted stale). During a rebuild the plays are also kept and
+        set again after it (it may rewrite their day from an older read of ``infos``).
+        ``closing`` ends a ``begin`` in the same write.
         """
-        if not plays:
-            return
-        if owner in self._rebuilding:
-            self._rebuilding[owner].extend(plays)
         days: dict[datetime, tuple[Document, Document]] = {}
         for played_at, entry in plays:
             sets, unsets = days.setdefault(day_start(played_at), ({}, {}))
-            field = f"plays.{_key(played_at)}"
+            field = f"plays.{play_key(played_at)}"
             if entry is None:
                 unsets[field] = ""
                 sets.pop(field, None)
             else:
                 sets[field] = entry
                 unsets.pop(field, None)
-        requests: list[UpdateOne] = []
+        state: Document = {"$set": {"owner": owner}}
+        if days:
+            state["$addToSet"] = {"dirty": {"$each": sorted({f"{d:%Y-%m}" for d in days})}}
+            state["$min"] = {"first_day": min(days)}
+            state["$max"] = {"last_day": max(days)}
+        if closing is not None:
+            state["$unset"] = {f"pending.{closing}": ""}
+        requests: list[UpdateOne] = [UpdateOne({"_id": _state_id(owner)}, state, upsert=True)]
         for day, (sets, unsets) in days.items():
             update: Document = {"$set": {"owner": owner, "start": day, **sets}}
             if unsets:
                 update["$unset"] = unsets
-            requests.append(UpdateOne({"_id": _day_id(owner, day)}, update, upsert=True))
-        requests.append(
-            UpdateOne(
-                {"_id": _state_id(owner)},
-                {
-                    "$addToSet": {"dirty": {"$each": sorted({f"{d:%Y-%m}" for d in days})}},
-                    "$min": {"first_day": min(days)},
-                    "$max": {"last_day": max(days)},
-                    "$set": {"owner": owner},
-                },
-                upsert=True,
-            )
-        )
+            requests.append(UpdateOne({"_id": day_id(owner, day)}, update, upsert=True))
+        if owner in self._rebuilding:
+            self._rebuilding[owner].extend(plays)
+        self.writes += 1
         await self.collection.bulk_write(requests, ordered=True)
+        if closing is not None:
+            self._open.discard(closing)
 
     async def begin(self, owner: ObjectId, since: datetime) -> str:
         """Plays from ``since`` on are about to change; returns the token for ``end``."""
         token = uuid.uuid4().hex
+        self._open.add(token)
         await self.collection.update_one(
             {"_id": _state_id(owner)},
             {
@@ -192,6 +171,11 @@ class RollupStore:
         await self.collection.update_one(
             {"_id": _state_id(owner)}, {"$unset": {f"pending.{token}": ""}}
         )
+        self._open.discard(token)
+
+    def abandon(self, token: str) -> None:
+        """A change that failed: its mark stays in MongoDB, for a rebuild to clear."""
+        self._open.discard(token)
 
     async def mark_stale(self, owner: ObjectId, since: datetime | None) -> None:
         """Plays from ``since`` on (all when None) change other than by a live write."""
@@ -200,15 +184,30 @@ class RollupStore:
     async def rebuild(self, owner: ObjectId) -> bool:
         """Make stale or missing rollups true again from ``infos``; whether they are now.
 
-        Gives up (False) after a few attempts when they keep being marked stale meanwhile.
+        Waits for nothing: False when changes begun here are still open (they set their
+        plays when they end), or when the rollups keep being marked stale meanwhile.
         """
+        if not self.trusted:
+            return False
         async with self._rebuild_lock:
             for _ in range(REBUILD_ATTEMPTS):
                 state = await self._state(owner)
                 if _fresh(state):
                     return True
-                since = _stale_since(state)
-                generation = state.get("generation", 0) if state is not None else 0
+                pending = (state or {}).get("pending") or {}
+                closed = [token for token in pending if token not in self._open]
+                built = state is not None and state.get("built")
+                if built and "stale_from" not in (state or {}) and not closed:
+                    return False  # only open changes: they set their plays when they end
+                since = _stale_since(state, closed)
+                generation = (state or {}).get("generation", 0)
+                # Stale, durably, until this attempt is done: a crash or a cancel mid-way
+                # leaves deleted days behind a mark, never behind a "true".
+                await self.collection.update_one(
+                    {"_id": _state_id(owner)},
+                    {"$min": {"stale_from": since or EPOCH}, "$set": {"owner": owner}},
+                    upsert=True,
+                )
                 self._rebuilding[owner] = []
                 try:
                     await self._rebuild_from(owner, since)
@@ -219,16 +218,22 @@ class RollupStore:
                     await self._refresh(owner)
                     # Nothing marked since this attempt read the state (0: never marked).
                     unmarked = {"$in": [generation, None]} if generation == 0 else generation
+                    cleared = {"stale_from": "", **{f"pending.{t}": "" for t in closed}}
                     done = await self.collection.update_one(
                         {"_id": _state_id(owner), "generation": unmarked},
-                        {"$unset": {"stale_from": "", "pending": ""}, "$set": {"built": True}},
+                        {"$unset": cleared, "$set": {"built": True}},
                     )
                 if done.matched_count:
-                    return True
+                    return _fresh(await self._state(owner))
             return False
 
     async def _rebuild_from(self, owner: ObjectId, first: datetime | None) -> None:
         """Rewrite the days from ``first`` on (all when None) from ``infos``."""
+        # The month of ``first`` keeps its earlier days: its sums (and year) are redone too.
+        if first is not None:
+            await self.collection.update_one(
+                {"_id": _state_id(owner)}, {"$addToSet": {"dirty": f"{first:%Y-%m}"}}
+            )
         async with self.lock:  # a ranking reads all its documents, or none of these gone
             if first is None:
                 await self.collection.delete_many(
@@ -236,12 +241,10 @@ class RollupStore:
                 )
             else:
                 await self.collection.delete_many({"owner": owner, "start": {"$gte": first}})
-        days = await self._write_days(owner, first)
-        # The month of ``first`` keeps its earlier days: its sums (and year) are redone too.
-        months = {f"{day:%Y-%m}" for day in ([first] if first is not None else []) + days}
+        days = await write_days(self.collection, self.infos, owner, first)
         update: Document = {"$set": {"owner": owner}}
-        if months:
-            update["$addToSet"] = {"dirty": {"$each": sorted(months)}}
+        if days:
+            update["$addToSet"] = {"dirty": {"$each": sorted({f"{d:%Y-%m}" for d in days})}}
         if first is not None:
             if days:
                 update["$min"] = {"first_day": days[0]}
@@ -251,33 +254,6 @@ class RollupStore:
         else:
             update["$unset"] = {"first_day": "", "last_day": ""}
         await self.collection.update_one({"_id": _state_id(owner)}, update, upsert=True)
-
-    async def _write_days(self, owner: ObjectId, first: datetime | None) -> list[datetime]:
-        """Day documents from ``infos`` (one sorted read); the days written, in order."""
-        query: Document = {"owner": owner}
-        if first is not None:
-            query["played_at"] = {"$gte": first}
-        batch: list[ReplaceOne[Document]] = []
-        days: list[datetime] = []
-        plays: Document = {}
-        async for doc in self.infos.find(query, PLAY_FIELDS).sort("played_at", 1):
-            played_at, entry = doc.get("played_at"), _entry_of(doc)
-            if entry is None or not isinstance(played_at, datetime):
-                continue
-            if not days or day_start(played_at) != days[-1]:
-                if days:
-                    batch.append(_day_document(owner, days[-1], plays))
-                days.append(day_start(played_at))
-                plays = {}
-            plays[_key(played_at)] = entry
-            if len(batch) >= WRITE_BATCH:
-                await self.collection.bulk_write(batch, ordered=False)
-                batch = []
-        if days:
-            batch.append(_day_document(owner, days[-1], plays))
-        if batch:
-            await self.collection.bulk_write(batch, ordered=False)
-        return days
 
     async def _refresh(self, owner: ObjectId) -> None:
         """Recompute the dirty months from their days, and their years (``lock`` held)."""
@@ -291,16 +267,17 @@ class RollupStore:
             days = []
             day = start
             while day < next_month(start):
-                days.append(_day_id(owner, day))
+                days.append(day_id(owner, day))
                 day += DAY
-            sums = empty_sums()
+            sums, entries = empty_sums(), 0
             for doc in await self._read(days):
+                entries += len(doc.get("plays", {}))
                 add_entries(doc.get("plays", {}).values(), sums)
-            await self._write_sums(owner, "m", start, sums)
+            await self._write_sums(owner, "m", start, sums, entries)
             years.add(start.year)
         for year in sorted(years):
             start = datetime(year, 1, 1, tzinfo=UTC)
-            sums = empty_sums()
+            sums, entries = empty_sums(), 0
             moment = start
             ids: list[str] = []
             while moment.year == year:
@@ -308,27 +285,22 @@ class RollupStore:
                 moment = next_month(moment)
             for doc in await self._read(ids):
                 unpack(doc.get("sums"), sums[doc["kind"]])
-            await self._write_sums(owner, "y", start, sums)
+                entries += int(doc.get("entries", 0)) if doc["kind"] == "tracks" else 0
+            await self._write_sums(owner, "y", start, sums, entries)
         await self.collection.update_one({"_id": _state_id(owner)}, {"$pullAll": {"dirty": dirty}})
 
     async def _write_sums(
-        self, owner: ObjectId, level: str, start: datetime, sums: dict[str, Sums]
+        self, owner: ObjectId, level: str, start: datetime, sums: dict[str, Sums], entries: int
     ) -> None:
+        """A month's or year's sums per kind, and how many counted plays it holds."""
         requests: list[ReplaceOne[Document]] = []
         for kind, by_id in sums.items():
-            doc_id = _sum_id(owner, level, start, kind)
+            doc = {"owner": owner, "start": start, "kind": kind, "entries": entries}
             if by_id:
-                doc = {
-                    "owner": owner,
-                    "start": start,
-                    "kind": kind,
-                    "plays": sum(row[0] for row in by_id.values()),
-                    "sums": pack(by_id),
-                }
-                requests.append(ReplaceOne({"_id": doc_id}, doc, upsert=True))
-            else:
-                empty = {"owner": owner, "start": start, "kind": kind}
-                requests.append(ReplaceOne({"_id": doc_id}, empty, upsert=True))
+                doc["sums"] = pack(by_id)
+            requests.append(
+                ReplaceOne({"_id": _sum_id(owner, level, start, kind)}, doc, upsert=True)
+            )
         await self.collection.bulk_write(requests, ordered=False)
 
     # ------------------------------------------------------------------ reads
@@ -355,6 +327,8 @@ class RollupStore:
 
         Ranked by plays or listening time, descending, ties by id ascending.
         """
+        if not self.trusted:
+            return None
         async with self.lock:
             state = await self._state(owner)
             if state is None or not _fresh(state):
@@ -378,7 +352,7 @@ class RollupStore:
 
     async def _sums(self, owner: ObjectId, kind: Kind, cut: Sequence[Piece]) -> Sums:
         ids = [
-            _day_id(owner, piece.start)
+            day_id(owner, piece.start)
             if piece.level in ("d", "part")
             else _sum_id(owner, piece.level, piece.start, kind)
             for piece in cut
@@ -403,15 +377,16 @@ class RollupStore:
                     row[1] += int(entry[3])
         return sums
 
-    async def agrees_with(self, owner: ObjectId, counted: int) -> bool:
-        """Whether fresh rollups hold ``counted`` plays (a recount's); marks them stale if not.
+    async def agrees_with(self, owner: ObjectId, counted: int, writes_before: int) -> bool:
+        """Whether true rollups hold ``counted`` plays (a recount's); marks them stale if not.
 
         Catches what no write of ours told them: another program's plays, a crash between
-        a play's write and its rollup's. Stale or missing rollups agree (a rebuild is due).
+        a play's write and its rollup's. Stale or missing rollups agree (a rebuild is due),
+        and so does a count during which days were written (``writes`` moved on).
         """
         async with self.lock:
             state = await self._state(owner)
-            if state is None or not _fresh(state):
+            if state is None or not _fresh(state) or self.writes != writes_before:
                 return True
             await self._refresh(owner)
             first, last = state.get("first_day"), state.get("last_day")
@@ -419,7 +394,7 @@ class RollupStore:
             if isinstance(first, datetime) and isinstance(last, datetime):
                 years = range(first.year, last.year + 1)
                 ids = [_sum_id(owner, "y", datetime(y, 1, 1, tzinfo=UTC), "tracks") for y in years]
-                total = sum(int(doc.get("plays", 0)) for doc in await self._read(ids))
+                total = sum(int(doc.get("entries", 0)) for doc in await self._read(ids))
             if total == counted:
                 return True
         await self.mark_stale(owner, None)
@@ -442,10 +417,6 @@ async def mark_stale(db: AsyncDatabase[Document], owner: ObjectId, since: dateti
     )
 
 
-def _key(played_at: datetime) -> str:
-    """A play's field in its day: its Unix ms, behind a letter (a name, not an index)."""
-    return f"t{to_unix_ms(played_at)}"
-
 
 def _fresh(state: Document | None) -> bool:
     return (
@@ -456,17 +427,12 @@ def _fresh(state: Document | None) -> bool:
     )
 
 
-def _stale_since(state: Document | None) -> datetime | None:
-    """Where a rebuild starts: the oldest stale or pending day (None: everything)."""
+def _stale_since(state: Document | None, closed: Sequence[str]) -> datetime | None:
+    """Where a rebuild starts: the oldest stale or closed pending day (None: everything)."""
     if state is None or not state.get("built"):
         return None
-    marks = [state.get("stale_from"), *(state.get("pending") or {}).values()]
+    pending = state.get("pending") or {}
+    marks = [state.get("stale_from"), *(pending.get(token) for token in closed)]
     days = [mark for mark in marks if isinstance(mark, datetime)]
     oldest = min(days, default=None)
     return None if oldest is None or oldest <= EPOCH else oldest
-
-
-def _day_document(owner: ObjectId, day: datetime, plays: Document) -> ReplaceOne[Document]:
-    return ReplaceOne(
-        {"_id": _day_id(owner, day)}, {"owner": owner, "start": day, "plays": plays}, upsert=True
-    )

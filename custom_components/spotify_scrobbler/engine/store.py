@@ -71,9 +71,8 @@ class Account:
     last_timestamp: int  # Unix ms of the newest play seen, 0 before the first cycle
     first_listened_at: datetime | None
     counters: dict[str, int] = field(default_factory=dict)
-    # Unix ms of the newest play an import stored near the live window. The cursor stays
-    # where the live loop left it (moving it would skip plays no cycle has read yet), so
-    # the duplicate check looks for stored plays up to the later of the two.
+    # Unix ms of an import's newest play near the live window: the duplicate check looks up
+    # to it (moving the cursor instead would skip plays no cycle has read yet).
     imported_until: int = 0
 
     @property
@@ -159,6 +158,7 @@ class ScrobbleStore:
                     )
                     if not report.blocked:
                         raise
+        self.rollups.trusted = not report.blocked
         return report
 
     async def _foreign_index(self, keys: Sequence[tuple[str, int]]) -> str | None:
@@ -284,11 +284,12 @@ class ScrobbleStore:
                 self.artists,
                 [(doc, True) for doc in artists] + [(doc, False) for doc in artist_stubs],
             )
-        # With their rollup: a ranking or a recount's check sees both or neither.
+        # With their rollup: a ranking or a recount sees both or neither; a crash between
+        # them leaves the change open (rebuilt).
         async with self.rollups.lock:
-            inserted, resolved, foreign = await self._insert_plays(account.owner, plays)
-            stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
-            await self.rollups.add_plays(account.owner, stored)
+            inserted, resolved, foreign, stored = await self._insert_with_rollup(
+                account.owner, plays, recovered
+            )
 
         counters = {
             "plays": len(inserted),
@@ -312,6 +313,22 @@ class ScrobbleStore:
         for key, value in counters.items():
             account.counters[key] = account.counters.get(key, 0) + value
         return WriteResult(tuple(stored), new_tracks, new_albums, new_artists, resolved, foreign)
+
+    async def _insert_with_rollup(
+        self, owner: ObjectId, plays: Sequence[Play], recovered: Sequence[Play]
+    ) -> tuple[list[Play], int, int, list[Play]]:
+        """``_insert_plays`` as a rollup change (lock held); also the stored plays, sorted."""
+        if not plays and not recovered:
+            return [], 0, 0, []
+        token = await self.rollups.begin(owner, min(p.played_at for p in [*plays, *recovered]))
+        try:
+            inserted, resolved, foreign = await self._insert_plays(owner, plays)
+            stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)
+            await self.rollups.add_plays(owner, stored, token)
+        except BaseException:
+            self.rollups.abandon(token)
+            raise
+        return inserted, resolved, foreign, stored
 
     async def _insert_plays(
         self, owner: ObjectId, plays: Sequence[Play]
@@ -377,12 +394,10 @@ class ScrobbleStore:
         }
 
     async def totals(self, owner: ObjectId) -> int:
-        """Number of counted (not blacklisted) plays of an account.
-
-        The rollups are checked against it: another program's plays make them stale.
-        """
+        """Counted (not blacklisted) plays of an account; the rollups are checked against it."""
+        writes = self.rollups.writes
         counted = await self.infos.count_documents({"owner": owner, **NOT_BLACKLISTED})
-        await self.rollups.agrees_with(owner, counted)
+        await self.rollups.agrees_with(owner, counted, writes)
         return counted
 
     async def day_totals(self, owner: ObjectId, start: datetime, end: datetime) -> tuple[int, int]:

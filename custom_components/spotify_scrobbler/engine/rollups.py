@@ -61,7 +61,6 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_ATTEMPTS: Final = 3
 
 
-
 def _sum_id(owner: ObjectId, level: str, start: datetime, kind: str) -> str:
     key = f"{start:%Y}" if level == "y" else f"{start:%Y-%m}"
     return f"{owner}:{level}:{key}:{kind}"
@@ -415,7 +414,6 @@ async def mark_stale(db: AsyncDatabase[Document], owner: ObjectId, since: dateti
         },
         upsert=True,
     )
-
 
 
 def _fresh(state: Document | None) -> bool:

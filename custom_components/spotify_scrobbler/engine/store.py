@@ -320,7 +320,7 @@ class ScrobbleStore:
         """``_insert_plays`` as a rollup change (lock held); also the stored plays, sorted."""
         if not plays and not recovered:
             return [], 0, 0, []
-        token = await self.rollups.begin(owner, min(p.played_at for p in [*plays, *recovered]))
+        token = await self.rollups.begin(owner, min(p.played_at for p in (*plays, *recovered)))
         try:
             inserted, resolved, foreign = await self._insert_plays(owner, plays)
             stored = sorted([*inserted, *recovered], key=lambda play: play.played_at)

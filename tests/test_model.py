@@ -1039,3 +1039,36 @@ async def test_regression_import_of_later_plays_keeps_the_unread_ones(
         )
 
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="open (issue 11): the import of the second of two back-to-back plays of one track "
+    "is paired with the first live play; their spacing fits both stampings",
+)
+async def test_regression_import_of_a_repeat_is_not_stored_twice(
+    hass: HomeAssistant,
+    credentials: None,
+    fake_spotify: FakeSpotify,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Found by the model (soak seeds 81002, 81004): stored twice, the export's `ts` beside
+    the live end stamp of the same play."""
+
+    def steps(state: ScrobblerModel) -> Steps:
+        return (
+            lambda: state.spotify_trouble(kind="timeout"),
+            lambda: state.mongodb(down=True),
+            lambda: state.import_export(first=28, length=1),
+            lambda: state.spotify_trouble(kind="timeout"),
+            state.cycle,
+            lambda: state.mongodb(down=False),
+            lambda: state.listen(late=True, local=True, picks=[1, 1]),
+            state.midnight,
+            lambda: state.spotify_trouble(kind="timeout"),
+            lambda: state.import_export(first=9, length=25),
+        )
+
+    await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from custom_components.spotify_scrobbler.engine.import_enrichment import Metadat
 from .conftest import MongoDb
 from .export_fake import MALFORMED, GeneratedExport, generate_export, music_entry, write_export
 from .rollup_check import assert_rollups_exact
-from .spotify_fake import Catalog, FakeSpotify
+from .spotify_fake import Catalog, FakeSpotify, Play
 from .test_scrobbling import play_recently, stored_plays
 
 SetupEntry = Callable[..., Awaitable[MockConfigEntry]]
@@ -578,6 +578,14 @@ async def test_enrichment_interrupted_mid_flush_loses_nothing(
     await assert_rollups_exact(hass, entry, mongo_db, kept_true=False)
 
 
+def exported_at_their_instants(catalog: Catalog, plays: Sequence[Play]) -> list[dict[str, Any]]:
+    """Export entries of live plays, ``ts`` their instant in whole seconds, 150 s listened."""
+    return [
+        music_entry(catalog, p.track.id, p.played_at.replace(microsecond=0), 150_000)  # type: ignore[union-attr]
+        for p in plays
+    ]
+
+
 async def test_import_reaching_the_live_window_keeps_live_dedup(
     hass: HomeAssistant,
     setup_entry: SetupEntry,
@@ -589,11 +597,7 @@ async def test_import_reaching_the_live_window_keeps_live_dedup(
     """Imported plays newer than the last scrobbled one are not scrobbled a second time."""
     entry = await setup_entry()
     recent = play_recently(fake_spotify, catalog, [(4, 12.0), (5, 8.0), (6, 4.0)])
-    entries = [
-        music_entry(catalog, p.track.id, p.played_at.replace(microsecond=0), 150_000)  # type: ignore[union-attr]
-        for p in recent
-    ]
-    write_export(export_dir, entries, per_file=10)
+    write_export(export_dir, exported_at_their_instants(catalog, recent), per_file=10)
 
     await run_import(hass, entry, export_dir)
     imported = as_set(await stored_plays(mongo_db))
@@ -617,11 +621,7 @@ async def test_import_reaching_the_live_window_leaves_the_cursor_across_a_restar
     a restart all the same (MongoDB keeps how far the import stored)."""
     entry = await setup_entry()
     recent = play_recently(fake_spotify, catalog, [(4, 12.0), (5, 8.0), (6, 4.0)])
-    entries = [
-        music_entry(catalog, p.track.id, p.played_at.replace(microsecond=0), 150_000)  # type: ignore[union-attr]
-        for p in recent[1:]
-    ]
-    write_export(export_dir, entries, per_file=10)
+    write_export(export_dir, exported_at_their_instants(catalog, recent[1:]), per_file=10)
     await run_import(hass, entry, export_dir)
     user = await mongo_db["users"].find_one({})
     assert user is not None

@@ -286,8 +286,7 @@ class HistoryImporter:
                 except BulkWriteError as err:
                     rejected = _duplicate_indexes(err)
                 stored = [doc for i, doc in enumerate(docs) if i not in rejected]
-                await rollups.set_documents(self.owner, stored)
-                await rollups.end(self.owner, token)
+                await rollups.set_documents(self.owner, stored, closing=token)
             except BaseException:
                 rollups.abandon(token)
                 raise

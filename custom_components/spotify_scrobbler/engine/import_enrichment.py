@@ -325,11 +325,11 @@ class MetadataEnricher:
             complete = await self._delete_read(by_read.values())
             await self._finish_staged()
             if complete:
-                await rollups.set_documents(self.owner, replaced)
+                await rollups.set_documents(self.owner, replaced, closing=token)
             else:
                 # Which copies went in is not known here: rebuilt from infos.
                 await rollups.mark_stale(self.owner, oldest_instant(replaced))
-            await rollups.end(self.owner, token)
+                await rollups.end(self.owner, token)
         except BaseException:
             rollups.abandon(token)
             raise

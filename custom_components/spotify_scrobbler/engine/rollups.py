@@ -98,15 +98,20 @@ class RollupStore:
         entries = [(play.played_at, entry_of_play(play)) for play in plays]
         await self._set(owner, entries, closing=token)
 
-    async def set_documents(self, owner: ObjectId, docs: Iterable[Document]) -> None:
-        """Plays as their ``infos`` documents are now (inserted or changed)."""
+    async def set_documents(
+        self, owner: ObjectId, docs: Iterable[Document], closing: str | None = None
+    ) -> None:
+        """Plays as their ``infos`` documents are now (inserted or changed).
+
+        ``closing`` ends a ``begin`` in the same write.
+        """
         entries = [
             (utc(doc["played_at"]), entry_of(doc))
             for doc in docs
             if isinstance(doc.get("played_at"), datetime)
         ]
         async with self.lock:
-            await self._set(owner, entries)
+            await self._set(owner, entries, closing)
 
     async def _set(
         self,

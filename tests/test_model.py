@@ -1041,12 +1041,6 @@ async def test_regression_import_of_later_plays_keeps_the_unread_ones(
     await _in_worker(hass, fake_spotify, mongodb_uri, tmp_path, _replay(steps))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open (issue 11): the import of the second of two back-to-back plays of one track "
-    "is paired with the first live play; their spacing fits both stampings",
-)
 async def test_regression_import_of_a_repeat_is_not_stored_twice(
     hass: HomeAssistant,
     credentials: None,
@@ -1055,7 +1049,8 @@ async def test_regression_import_of_a_repeat_is_not_stored_twice(
     tmp_path: Path,
 ) -> None:
     """Found by the model (soak seeds 81002, 81004): stored twice, the export's `ts` beside
-    the live end stamp of the same play."""
+    the live end stamp of the same play. Two repeats alone fit both stampings; the local
+    file shown after them tells that the client stamps ends."""
 
     def steps(state: ScrobblerModel) -> Steps:
         return (

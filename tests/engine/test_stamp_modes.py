@@ -1,8 +1,17 @@
 """Telling start- from end-stamped live plays by the plays around them (stamp_modes)."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from custom_components.spotify_scrobbler.engine.stamp_modes import stamp_modes
+from custom_components.spotify_scrobbler.engine.payload import item_timing, parse_time
+from custom_components.spotify_scrobbler.engine.stamp_modes import (
+    Neighbours,
+    stamp_modes,
+    stamp_modes_among,
+)
+
+RECORDED = Path(__file__).parent.parent / "fixtures" / "spotify-web-api"
 
 START = datetime(2026, 12, 7, 9, 0, 0, 120_000, tzinfo=UTC)
 GAP = timedelta(milliseconds=250)
@@ -57,3 +66,41 @@ def test_unknown_lengths_and_crossfades_tell_nothing() -> None:
         (START + timedelta(milliseconds=180_000 - 6_000), 180_000),
     ]
     assert stamp_modes(crossfaded) == [None, None]
+
+
+def test_a_local_file_after_repeats_tells_their_stamping() -> None:
+    """Two repeats alone fit both stampings; the local file heard next (not a play we store,
+    yet heard like one) lies its own length after them only if the client stamps ends."""
+    for stamp in ("end", "start"):
+        timeline = _stamped([240_000, 240_000, 180_000], stamp)
+        repeats, local = timeline[:2], timeline[2:]
+        assert stamp_modes(repeats) == [None, None]
+        assert stamp_modes_among(repeats, local) == [stamp, stamp]
+        # Given in any order, and a neighbour at a play's own instant is that play.
+        assert stamp_modes_among(repeats[::-1], [*local, repeats[0]]) == [stamp, stamp]
+    assert stamp_modes_among([], _stamped([180_000], "end")) == []
+
+
+def test_every_recorded_item_has_a_timing() -> None:
+    """Tracks, local files and episodes alike give (played_at, length); junk gives none."""
+    page = json.loads((RECORDED / "recently_played_tracks.json").read_text())
+    for item in page["items"]:
+        assert item_timing(item) == (parse_time(item["played_at"]), item["track"]["duration_ms"])
+    local = {"played_at": "2026-02-01T10:00:00.000Z", "track": {"is_local": True, "id": None}}
+    assert item_timing(local) is None  # no length: tells nothing
+    local["track"] |= {"duration_ms": 180_000}
+    assert item_timing(local) == (datetime(2026, 2, 1, 10, tzinfo=UTC), 180_000)
+    for junk in (None, {"track": None}, {"played_at": "x", "track": {"duration_ms": 1}}):
+        assert item_timing(junk) is None
+    assert item_timing({"played_at": local["played_at"], "track": {"duration_ms": True}}) is None
+
+
+def test_neighbours_keep_the_newest_and_forget_the_old() -> None:
+    """Bounded however long only local files play; pruned with the cache of recent plays."""
+    neighbours = Neighbours(3)
+    timeline = _stamped([180_000] * 5, "end")
+    neighbours.note(timeline[:2])
+    neighbours.note(timeline[2:])
+    assert sorted(neighbours.timings()) == timeline[2:]
+    neighbours.forget_before(timeline[3][0])
+    assert sorted(neighbours.timings()) == timeline[3:]

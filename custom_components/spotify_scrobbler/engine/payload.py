@@ -192,6 +192,20 @@ def _pick(source: dict[str, Any], fields: Iterable[str]) -> Document:
     return {key: source[key] for key in fields if key in source}
 
 
+def item_timing(item: Any) -> tuple[datetime, int] | None:
+    """Any recently-played item's (played_at, length in ms): local files and episodes too.
+
+    Items that are not stored as plays still tell how their client stamps the plays around
+    them (see ``stamp_modes``).
+    """
+    if not isinstance(item, dict) or not isinstance(track := item.get("track"), dict):
+        return None
+    played_at, length = parse_time(item.get("played_at")), track.get("duration_ms")
+    if played_at is None or not isinstance(length, int) or isinstance(length, bool):
+        return None
+    return played_at, length
+
+
 def _is_id(value: object) -> bool:
     return isinstance(value, str) and SPOTIFY_ID.fullmatch(value) is not None
 

@@ -23,11 +23,11 @@ from .models import (
     from_unix_ms,
     to_unix_ms,
 )
-from .payload import ParsedItem, artist_document, as_utc, parse_item
+from .payload import ParsedItem, artist_document, as_utc, item_timing, parse_item
 from .pending import PendingPlays
 from .recent_plays import IMPORT_PAUSE_ALLOWANCE, RecentPlays
 from .spotify import SpotifyClient, SpotifyError
-from .stamp_modes import stamp_modes
+from .stamp_modes import Neighbours, stamp_modes_among
 from .store import Account, Document, ScrobbleStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ class Scrobbler:
         self.recent = recent if recent is not None else RecentPlays()
         self.pending = pending if pending is not None else PendingPlays()
         self._attempting: list[ParsedItem] = []  # the plays of the write under way
+        # Instant -> length of recent items stored as no play (local files, episodes,
+        # blacklisted tracks): they tell how the client stamps the plays around them.
+        self._neighbours = Neighbours(2 * HISTORY_LIMIT)
         # Set for the cycle that runs inside the entry's setup: its artist lookups (one
         # request per second per artist for a development-mode app) are put off, stubs are
         # stored meanwhile and enrich_deferred_artists looks them up in the background.
@@ -88,6 +91,7 @@ class Scrobbler:
         if result.storage_error is None and self.account.last_timestamp > 0:
             last = from_unix_ms(self.account.last_timestamp)
             self.recent.prune(last - LOOKBACK - DUPLICATE_WINDOW)
+            self._neighbours.forget_before(last - LOOKBACK - DUPLICATE_WINDOW)
         if result.storage_error is None and result.fetch_error is None and not hold_only:
             self.fetch_from_cursor = False
         return result
@@ -105,6 +109,12 @@ class Scrobbler:
         except SpotifyError as err:
             fetch_error = err
         parsed = [p for item in raw_items if (p := parse_item(item, blacklist)) is not None]
+        plays = {p.play.played_at for p in parsed}
+        self._neighbours.note(
+            timing
+            for item in raw_items
+            if (timing := item_timing(item)) is not None and timing[0] not in plays
+        )
         summary = CycleSummary(items=len(raw_items), skipped=len(raw_items) - len(parsed))
         gap = None
         if parsed:
@@ -243,7 +253,7 @@ class Scrobbler:
             if unknown:
                 recent.covered_from(unknown[0] - DUPLICATE_WINDOW)
         recovered = [p for p in attempted if (p.play.track_id, p.play.played_at) in found]
-        return _select(parsed, recovered, recent), recovered
+        return _select(parsed, recovered, recent, self._neighbours.timings()), recovered
 
     async def sort_waiting(self) -> tuple[frozenset[datetime], frozenset[datetime]]:
         """(waiting plays MongoDB lacks, waiting plays it holds already), by instant.
@@ -264,7 +274,8 @@ class Scrobbler:
         _remember(known, found)
         held = {(track_id, as_utc(at)) for track_id, at, _ in found}
         recovered = [p for p in items if (p.play.track_id, p.play.played_at) in held]
-        new = {p.play.played_at for p in _select(items, recovered, known)}
+        neighbours = self._neighbours.timings()
+        new = {p.play.played_at for p in _select(items, recovered, known, neighbours)}
         return frozenset(new), frozenset(p.play.played_at for p in items) - new
 
     async def _artist_documents(
@@ -334,7 +345,10 @@ def _remember(recent: RecentPlays, stored: Iterable[tuple[str, datetime, int | N
 
 
 def _select(
-    parsed: Sequence[ParsedItem], recovered: Sequence[ParsedItem], recent: RecentPlays
+    parsed: Sequence[ParsedItem],
+    recovered: Sequence[ParsedItem],
+    recent: RecentPlays,
+    neighbours: Iterable[tuple[datetime, int]],
 ) -> list[ParsedItem]:
     """The candidates no stored play, imported play or earlier candidate stands for.
 
@@ -343,8 +357,8 @@ def _select(
     """
     skip = {id(p) for p in recovered}
     stored = {id(p) for p in parsed if recent.has_play_near(p.play.track_id, p.play.played_at)}
-    # Told by all the window's plays, stored ones included: their neighbours count.
-    modes = stamp_modes([(p.play.played_at, p.play.duration_ms) for p in parsed])
+    # Told by all the window's plays, stored ones included, and items stored as no play.
+    modes = stamp_modes_among([(p.play.played_at, p.play.duration_ms) for p in parsed], neighbours)
     open_rows = [row for row, p in enumerate(parsed) if id(p) not in skip and id(p) not in stored]
     open_items = [parsed[row] for row in open_rows]
     imported = recent.match_imported(

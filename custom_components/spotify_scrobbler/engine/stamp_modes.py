@@ -13,7 +13,7 @@ stamping says which of the two live plays an imported play stands for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
@@ -47,6 +47,53 @@ def stamp_modes(plays: Sequence[tuple[datetime, int]]) -> list[Stamping | None]:
             modes[first:index] = [mode] * (index - first)
         first, votes = index, set()
     return modes
+
+
+def stamp_modes_among(
+    plays: Sequence[tuple[datetime, int]], neighbours: Iterable[tuple[datetime, int]]
+) -> list[Stamping | None]:
+    """``stamp_modes`` of ``plays`` told with other items heard around them.
+
+    Neighbours (local files, episodes, blacklisted tracks: items not stored as plays) are
+    heard like the rest: a local file after two repeats of one track says which way the
+    client stamps, where the repeats alone cannot.
+    """
+    own = {moment for moment, _ in plays}
+    timeline = sorted(
+        [(moment, length, row) for row, (moment, length) in enumerate(plays)]
+        + [(moment, length, -1) for moment, length in set(neighbours) if moment not in own]
+    )
+    modes: list[Stamping | None] = [None] * len(plays)
+    for (_, _, row), mode in zip(
+        timeline, stamp_modes([(moment, length) for moment, length, _ in timeline]), strict=True
+    ):
+        if row >= 0:
+            modes[row] = mode
+    return modes
+
+
+class Neighbours:
+    """Timings of recent items stored as no play, newest ``limit`` kept (instant -> length)."""
+
+    def __init__(self, limit: int) -> None:
+        """Keep at most ``limit``: only neighbours of plays still in Spotify's window matter."""
+        self._limit = limit
+        self._lengths: dict[datetime, int] = {}
+
+    def note(self, timings: Iterable[tuple[datetime, int]]) -> None:
+        """Remember these (played_at, length) pairs, dropping the oldest beyond the bound."""
+        self._lengths.update(timings)
+        for moment in sorted(self._lengths)[: max(0, len(self._lengths) - self._limit)]:
+            del self._lengths[moment]
+
+    def forget_before(self, moment: datetime) -> None:
+        """Drop the neighbours older than ``moment``."""
+        for older in [at for at in self._lengths if at < moment]:
+            del self._lengths[older]
+
+    def timings(self) -> list[tuple[datetime, int]]:
+        """The neighbours as (played_at, length) pairs."""
+        return list(self._lengths.items())
 
 
 def _fits(distance: timedelta, length_ms: int) -> bool:

@@ -20,7 +20,11 @@ from custom_components.spotify_scrobbler.engine.blacklist import apply_blacklist
 from custom_components.spotify_scrobbler.engine.enrichment_writes import restore_staged
 from custom_components.spotify_scrobbler.engine.history_import import STAGING_COLLECTION
 from custom_components.spotify_scrobbler.engine.models import Play
-from custom_components.spotify_scrobbler.engine.rollup_parts import KIND_FIELDS, pieces
+from custom_components.spotify_scrobbler.engine.rollup_parts import (
+    KIND_FIELDS,
+    needs_months,
+    pieces,
+)
 from custom_components.spotify_scrobbler.engine.rollups import RollupStore
 from custom_components.spotify_scrobbler.engine.store import Account, ScrobbleStore
 from tests.conftest import MongoDb
@@ -142,6 +146,16 @@ def test_periods_are_cut_into_whole_years_months_and_days() -> None:
     ]
     inside = pieces(datetime(2026, 5, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, 2, tzinfo=UTC))
     assert [p.level for p in inside] == ["part"]
+
+
+def test_only_sums_a_cut_reads_wait_for_their_dirty_months() -> None:
+    """A dirty month matters to a cut that reads its sums or its year's, not to its days."""
+    cut = pieces(datetime(2024, 12, 30, 10, tzinfo=UTC), datetime(2026, 3, 2, 5, tzinfo=UTC))
+    assert needs_months(cut, ["2025-07"])  # inside the whole year 2025
+    assert needs_months(cut, ["2026-02"])  # a whole month
+    assert not needs_months(cut, ["2026-03", "2024-12", "2027-01"])  # read as days only
+    assert not needs_months(cut, [])
+    assert not needs_months(cut, None)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

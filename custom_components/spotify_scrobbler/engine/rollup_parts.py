@@ -80,6 +80,17 @@ class Piece:
     high_ms: int = 0
 
 
+def needs_months(cut: Iterable[Piece], dirty: object) -> bool:
+    """Whether a cut reads the sums of a ``dirty`` month (``YYYY-MM``), or of its year."""
+    months = {m for m in dirty if isinstance(m, str)} if isinstance(dirty, list) else set()
+    for piece in cut:
+        if piece.level == "m" and f"{piece.start:%Y-%m}" in months:
+            return True
+        if piece.level == "y" and any(m.startswith(f"{piece.start:%Y}-") for m in months):
+            return True
+    return False
+
+
 def pieces(start: datetime, end: datetime) -> list[Piece]:
     """[start, end) as the fewest whole years, months and days, and partial days."""
     cut: list[Piece] = []

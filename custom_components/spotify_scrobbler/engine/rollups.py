@@ -5,8 +5,9 @@ ranking over 200 000 plays took 30 to 47 s), so the documents of ``scrobbler_rol
 only ever read by ``_id``:
 
 - ``<owner>:d:<YYYY-MM-DD>``: a UTC day's counted plays keyed by their instant (Unix ms),
-  each ``[track, primary artist, album, duration ms]``. Set play by play: writing a play
-  twice changes nothing, and a partial day at a period's edge is filtered by instant.
+  each ``[track, primary artist, album, duration ms]``, packed (``rollup_days``). Set play
+  by play: writing a play twice changes nothing, and a partial day at a period's edge is
+  filtered by instant.
 - ``<owner>:<m|y>:<YYYY[-MM]>:<kind>``: a month's or year's plays and listening time per
   id, packed in one string (one value to decode, not thousands of fields).
 - ``<owner>:state``: whether the rest is true. Writers set their plays into their days and
@@ -33,11 +34,22 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from bson import ObjectId
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .models import Play
-from .rollup_days import day_id, entry_of, entry_of_play, play_key, write_days
+from .rollup_days import (
+    LAYOUT,
+    DayCache,
+    changed_days,
+    day_id,
+    entry_of,
+    entry_of_play,
+    pack_plays,
+    play_key,
+    unpack_plays,
+    write_days,
+)
 from .rollup_parts import (
     DAY,
     KIND_FIELDS,
@@ -46,6 +58,7 @@ from .rollup_parts import (
     add_entries,
     day_start,
     empty_sums,
+    needs_months,
     next_month,
     pack,
     pieces,
@@ -87,6 +100,10 @@ class RollupStore:
         self._open: set[str] = set()  # changes begun in this process and not ended yet
         self._rebuilding: dict[ObjectId, list[tuple[datetime, list[Any] | None]]] = {}
         self._rebuild_lock = asyncio.Lock()
+        self._days = DayCache()
+        # The newest day with plays, as the last ``begin`` read it: a later day has no
+        # document yet, so a live write to it reads none.
+        self._last_day: dict[ObjectId, datetime | None] = {}
 
     # ------------------------------------------------------------------ writes
 
@@ -96,7 +113,10 @@ class RollupStore:
         The caller holds ``lock``.
         """
         entries = [(play.played_at, entry_of_play(play)) for play in plays]
-        await self._set(owner, entries, closing=token)
+        last_day = self._last_day.pop(owner, None)
+        if owner in self._rebuilding:  # days may appear beyond it meanwhile
+            last_day = None
+        await self._set(owner, entries, closing=token, after=last_day)
 
     async def set_documents(
         self, owner: ObjectId, docs: Iterable[Document], closing: str | None = None
@@ -118,24 +138,20 @@ class RollupStore:
         owner: ObjectId,
         plays: Sequence[tuple[datetime, list[Any] | None]],
         closing: str | None = None,
+        after: datetime | None = None,
     ) -> None:
         """Set each play's entry into its day (None: not counted); ``lock`` held.
 
         The months are marked dirty before their days change (a crash in between leaves
         them recomputed, never trusted stale). During a rebuild the plays are also kept and
         set again after it (it may rewrite their day from an older read of ``infos``).
-        ``closing`` ends a ``begin`` in the same write.
+        ``closing`` ends a ``begin`` in the same write. Days later than ``after`` are known
+        to have no document yet.
         """
-        days: dict[datetime, tuple[Document, Document]] = {}
+        changes: dict[datetime, dict[str, list[Any] | None]] = {}
         for played_at, entry in plays:
-            sets, unsets = days.setdefault(day_start(played_at), ({}, {}))
-            field = f"plays.{play_key(played_at)}"
-            if entry is None:
-                unsets[field] = ""
-                sets.pop(field, None)
-            else:
-                sets[field] = entry
-                unsets.pop(field, None)
+            changes.setdefault(day_start(played_at), {})[play_key(played_at)] = entry
+        days = await changed_days(self._days, self._read, owner, changes, after)
         state: Document = {"$set": {"owner": owner}}
         if days:
             state["$addToSet"] = {"dirty": {"$each": sorted({f"{d:%Y-%m}" for d in days})}}
@@ -144,30 +160,46 @@ class RollupStore:
         if closing is not None:
             state["$unset"] = {f"pending.{closing}": ""}
         requests: list[UpdateOne] = [UpdateOne({"_id": _state_id(owner)}, state, upsert=True)]
-        for day, (sets, unsets) in days.items():
-            update: Document = {"$set": {"owner": owner, "start": day, **sets}}
-            if unsets:
-                update["$unset"] = unsets
+        for day, day_plays in days.items():
+            update = {"$set": {"owner": owner, "start": day, "plays": pack_plays(day_plays)}}
             requests.append(UpdateOne({"_id": day_id(owner, day)}, update, upsert=True))
         if owner in self._rebuilding:
             self._rebuilding[owner].extend(plays)
         self.writes += 1
-        await self.collection.bulk_write(requests, ordered=True)
+        ids = [day_id(owner, day) for day in days]
+        try:
+            await self.collection.bulk_write(requests, ordered=True)
+        except BaseException:
+            self._days.forget(ids)  # written or not: read them again
+            raise
+        for key, day_plays in zip(ids, days.values(), strict=True):
+            self._days.put(key, day_plays)
         if closing is not None:
             self._open.discard(closing)
+
+    async def keep_day(self, owner: ObjectId, moment: datetime) -> None:
+        """Read ``moment``'s day once now (at setup): the live writes to it read nothing."""
+        key = day_id(owner, day_start(moment))
+        async with self.lock:
+            if self._days.get(key) is None:
+                found = await self._read([key])
+                self._days.put(key, unpack_plays(found[0].get("plays")) if found else {})
 
     async def begin(self, owner: ObjectId, since: datetime) -> str:
         """Plays from ``since`` on are about to change; returns the token for ``end``."""
         token = uuid.uuid4().hex
         self._open.add(token)
-        await self.collection.update_one(
+        state = await self.collection.find_one_and_update(
             {"_id": _state_id(owner)},
             {
                 "$set": {"owner": owner, f"pending.{token}": day_start(since)},
                 "$inc": {"generation": 1},
             },
             upsert=True,
+            return_document=ReturnDocument.AFTER,
         )
+        last_day = (state or {}).get("last_day")
+        self._last_day[owner] = day_start(last_day) if isinstance(last_day, datetime) else EPOCH
         return token
 
     async def end(self, owner: ObjectId, token: str) -> None:
@@ -200,7 +232,7 @@ class RollupStore:
                     return True
                 pending = (state or {}).get("pending") or {}
                 closed = [token for token in pending if token not in self._open]
-                built = state is not None and state.get("built")
+                built = state is not None and state.get("built") == LAYOUT
                 if built and "stale_from" not in (state or {}) and not closed:
                     return False  # only open changes: they set their plays when they end
                 since = _stale_since(state, closed)
@@ -218,6 +250,8 @@ class RollupStore:
                 finally:
                     live = self._rebuilding.pop(owner)
                 async with self.lock:
+                    self._days.forget()  # the days were rewritten from infos
+                    self._last_day.clear()
                     await self._set(owner, live)
                     await self._refresh(owner)
                     # Nothing marked since this attempt read the state (0: never marked).
@@ -225,7 +259,7 @@ class RollupStore:
                     cleared = {"stale_from": "", **{f"pending.{t}": "" for t in closed}}
                     done = await self.collection.update_one(
                         {"_id": _state_id(owner), "generation": unmarked},
-                        {"$unset": cleared, "$set": {"built": True}},
+                        {"$unset": cleared, "$set": {"built": LAYOUT}},
                     )
                 if done.matched_count:
                     return _fresh(await self._state(owner))
@@ -239,6 +273,7 @@ class RollupStore:
                 {"_id": _state_id(owner)}, {"$addToSet": {"dirty": f"{first:%Y-%m}"}}
             )
         async with self.lock:  # a ranking reads all its documents, or none of these gone
+            self._days.forget()
             if first is None:
                 await self.collection.delete_many(
                     {"owner": owner, "_id": {"$ne": _state_id(owner)}}
@@ -275,8 +310,9 @@ class RollupStore:
                 day += DAY
             sums, entries = empty_sums(), 0
             for doc in await self._read(days):
-                entries += len(doc.get("plays", {}))
-                add_entries(doc.get("plays", {}).values(), sums)
+                day_plays = unpack_plays(doc.get("plays"))
+                entries += len(day_plays)
+                add_entries(day_plays.values(), sums)
             await self._write_sums(owner, "m", start, sums, entries)
             years.add(start.year)
         for year in sorted(years):
@@ -337,19 +373,22 @@ class RollupStore:
             state = await self._state(owner)
             if state is None or not _fresh(state):
                 return None
-            if state.get("dirty"):
-                await self._refresh(owner)
             first, last = state.get("first_day"), state.get("last_day")
             if not isinstance(first, datetime) or not isinstance(last, datetime):
                 return []
-            # No play lies outside these years: whole ones read fewer documents.
+            # No play lies outside these days. Whole years before the first read fewer
+            # documents; ending after the newest day leaves the month and year being
+            # written (dirty after each live write) as days: no sums to redo first.
             first = first.replace(month=1, day=1)
-            last = last.replace(year=last.year + 1, month=1, day=1)
+            last = day_start(last) + DAY
             low = max(start, first) if start is not None else first
             high = min(end, last) if end is not None else last
             if low >= high:
                 return []
-            sums = await self._sums(owner, kind, pieces(low, high))
+            cut = pieces(low, high)
+            if needs_months(cut, state.get("dirty")):
+                await self._refresh(owner)
+            sums = await self._sums(owner, kind, cut)
         value = 1 if by_time else 0
         best = heapq.nsmallest(limit, sums.items(), key=lambda item: (-item[1][value], item[0]))
         return [(key, row[0], row[1]) for key, row in best]
@@ -371,7 +410,7 @@ class RollupStore:
             if piece.level in ("y", "m"):
                 unpack(doc.get("sums"), sums)
                 continue
-            for instant, entry in doc.get("plays", {}).items():
+            for instant, entry in unpack_plays(doc.get("plays")).items():
                 if piece.level == "part" and not piece.low_ms <= int(instant[1:]) < piece.high_ms:
                     continue
                 key = entry[index]
@@ -424,7 +463,7 @@ async def mark_stale(db: AsyncDatabase[Document], owner: ObjectId, since: dateti
 def _fresh(state: Document | None) -> bool:
     return (
         state is not None
-        and bool(state.get("built"))
+        and state.get("built") == LAYOUT
         and "stale_from" not in state
         and not state.get("pending")
     )
@@ -432,7 +471,7 @@ def _fresh(state: Document | None) -> bool:
 
 def _stale_since(state: Document | None, closed: Sequence[str]) -> datetime | None:
     """Where a rebuild starts: the oldest stale or closed pending day (None: everything)."""
-    if state is None or not state.get("built"):
+    if state is None or state.get("built") != LAYOUT:
         return None
     pending = state.get("pending") or {}
     marks = [state.get("stale_from"), *(pending.get(token) for token in closed)]

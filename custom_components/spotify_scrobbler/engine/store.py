@@ -212,6 +212,7 @@ class ScrobbleStore:
                 {"_id": doc["_id"]},
                 {"$set": {**missing_user_fields(doc), "scrobbler.format": FORMAT}},
             )
+        await self.rollups.keep_day(doc["_id"], datetime.now(UTC))  # live writes go there
         ours = doc.get("scrobbler", {})
         stored_counters = ours.get("counters", {})
         imported_until = ours.get("importedUntil")

@@ -8,6 +8,8 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect
 
+from custom_components.spotify_scrobbler.engine import rollup_days as rollup_days_module
+from custom_components.spotify_scrobbler.engine import rollups as rollups_module
 from custom_components.spotify_scrobbler.engine.models import Play
 from custom_components.spotify_scrobbler.engine.rollup_days import (
     DayCache,
@@ -132,3 +134,28 @@ async def test_a_day_kept_at_setup_holds_what_was_stored(mongo_db: MongoDb) -> N
     assert sorted(unpack_plays(stored["plays"])) == sorted(play_key(p.played_at) for p in plays)
     ranked = await restarted.ranking(owner, "artists", **EVERYTHING)
     assert ranked == [("artist", 3, 3000)]
+
+
+async def test_a_change_set_during_a_rebuild_makes_it_start_again(
+    mongo_db: MongoDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import or enrichment begun outside the lock may read a day before the rebuild
+    (which writes days without the lock) replaces it, and write it back short: the rebuild
+    must not then call the rollups true; its next attempt sets every day again."""
+    owner = ObjectId()
+    docs = history(owner, random.Random(13), 60)  # noqa: S311 -- test data
+    await mongo_db["infos"].insert_many(docs)
+    rollups = RollupStore(mongo_db)
+    real_write_days = rollup_days_module.write_days
+    attempts: list[int] = []
+
+    async def with_an_import_batch(*args: object) -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await rollups.set_documents(owner, docs[:3])  # an import batch meanwhile
+        return await real_write_days(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rollups_module, "write_days", with_an_import_batch)
+    assert await rollups.rebuild(owner)
+    assert len(attempts) == 2  # the first attempt's result was not trusted
+    await assert_exact(rollups, mongo_db, owner, random.Random(13))  # noqa: S311

@@ -101,9 +101,9 @@ class RollupStore:
         self._rebuilding: dict[ObjectId, list[tuple[datetime, list[Any] | None]]] = {}
         self._rebuild_lock = asyncio.Lock()
         self._days = DayCache()
-        # The newest day with plays, as the last ``begin`` read it: a later day has no
-        # document yet, so a live write to it reads none.
-        self._last_day: dict[ObjectId, datetime | None] = {}
+        # Per open change: the newest day with plays as its ``begin`` read it. A live write
+        # holds the lock from ``begin`` on, so a later day has no document yet: it reads none.
+        self._last_day: dict[str, datetime] = {}
 
     # ------------------------------------------------------------------ writes
 
@@ -113,7 +113,7 @@ class RollupStore:
         The caller holds ``lock``.
         """
         entries = [(play.played_at, entry_of_play(play)) for play in plays]
-        last_day = self._last_day.pop(owner, None)
+        last_day = self._last_day.pop(token, None)
         if owner in self._rebuilding:  # days may appear beyond it meanwhile
             last_day = None
         await self._set(owner, entries, closing=token, after=last_day)
@@ -131,7 +131,9 @@ class RollupStore:
             if isinstance(doc.get("played_at"), datetime)
         ]
         async with self.lock:
-            await self._set(owner, entries, closing)
+            # Begun without this lock: it may have read a day a running rebuild (which writes
+            # days without the lock) replaces, and would write that day back short.
+            await self._set(owner, entries, closing, unlocked_change=True)
 
     async def _set(
         self,
@@ -139,6 +141,8 @@ class RollupStore:
         plays: Sequence[tuple[datetime, list[Any] | None]],
         closing: str | None = None,
         after: datetime | None = None,
+        *,
+        unlocked_change: bool = False,
     ) -> None:
         """Set each play's entry into its day (None: not counted); ``lock`` held.
 
@@ -146,7 +150,8 @@ class RollupStore:
         them recomputed, never trusted stale). During a rebuild the plays are also kept and
         set again after it (it may rewrite their day from an older read of ``infos``).
         ``closing`` ends a ``begin`` in the same write. Days later than ``after`` are known
-        to have no document yet.
+        to have no document yet. An ``unlocked_change`` during a rebuild makes that rebuild
+        start again (its generation moves on), which sets every day from ``infos`` anew.
         """
         changes: dict[datetime, dict[str, list[Any] | None]] = {}
         for played_at, entry in plays:
@@ -159,6 +164,8 @@ class RollupStore:
             state["$max"] = {"last_day": max(days)}
         if closing is not None:
             state["$unset"] = {f"pending.{closing}": ""}
+        if unlocked_change and owner in self._rebuilding:
+            state["$inc"] = {"generation": 1}
         requests: list[UpdateOne] = [UpdateOne({"_id": _state_id(owner)}, state, upsert=True)]
         for day, day_plays in days.items():
             update = {"$set": {"owner": owner, "start": day, "plays": pack_plays(day_plays)}}
@@ -176,6 +183,7 @@ class RollupStore:
             self._days.put(key, day_plays)
         if closing is not None:
             self._open.discard(closing)
+            self._last_day.pop(closing, None)
 
     async def keep_day(self, owner: ObjectId, moment: datetime) -> None:
         """Read ``moment``'s day once now (at setup): the live writes to it read nothing."""
@@ -199,11 +207,12 @@ class RollupStore:
             return_document=ReturnDocument.AFTER,
         )
         last_day = (state or {}).get("last_day")
-        self._last_day[owner] = day_start(last_day) if isinstance(last_day, datetime) else EPOCH
+        self._last_day[token] = day_start(last_day) if isinstance(last_day, datetime) else EPOCH
         return token
 
     async def end(self, owner: ObjectId, token: str) -> None:
         """The change ``begin`` announced is complete and its plays are set."""
+        self._last_day.pop(token, None)
         await self.collection.update_one(
             {"_id": _state_id(owner)}, {"$unset": {f"pending.{token}": ""}}
         )
@@ -212,6 +221,7 @@ class RollupStore:
     def abandon(self, token: str) -> None:
         """A change that failed: its mark stays in MongoDB, for a rebuild to clear."""
         self._open.discard(token)
+        self._last_day.pop(token, None)
 
     async def mark_stale(self, owner: ObjectId, since: datetime | None) -> None:
         """Plays from ``since`` on (all when None) change other than by a live write."""
@@ -251,7 +261,6 @@ class RollupStore:
                     live = self._rebuilding.pop(owner)
                 async with self.lock:
                     self._days.forget()  # the days were rewritten from infos
-                    self._last_day.clear()
                     await self._set(owner, live)
                     await self._refresh(owner)
                     # Nothing marked since this attempt read the state (0: never marked).
@@ -282,8 +291,10 @@ class RollupStore:
                 await self.collection.delete_many({"owner": owner, "start": {"$gte": first}})
         days = await write_days(self.collection, self.infos, owner, first)
         update: Document = {"$set": {"owner": owner}}
-        if days:
-            update["$addToSet"] = {"dirty": {"$each": sorted({f"{d:%Y-%m}" for d in days})}}
+        # The first month again: a refresh running meanwhile may have pulled the mark above.
+        months = {f"{d:%Y-%m}" for d in days} | ({f"{first:%Y-%m}"} if first is not None else set())
+        if months:
+            update["$addToSet"] = {"dirty": {"$each": sorted(months)}}
         if first is not None:
             if days:
                 update["$min"] = {"first_day": days[0]}
@@ -379,7 +390,7 @@ class RollupStore:
             # No play lies outside these days. Whole years before the first read fewer
             # documents; ending after the newest day leaves the month and year being
             # written (dirty after each live write) as days: no sums to redo first.
-            first = first.replace(month=1, day=1)
+            first = day_start(first).replace(month=1, day=1)
             last = day_start(last) + DAY
             low = max(start, first) if start is not None else first
             high = min(end, last) if end is not None else last

@@ -59,8 +59,8 @@ class Scrobbler:
         self.recent = recent if recent is not None else RecentPlays()
         self.pending = pending if pending is not None else PendingPlays()
         self._attempting: list[ParsedItem] = []  # the plays of the write under way
-        # Instant -> length of recent items stored as no play (local files, episodes,
-        # blacklisted tracks): they tell how the client stamps the plays around them.
+        # Instant -> length of recent items stored as no play (local files, episodes): they
+        # tell how the client stamps the plays around them.
         self._neighbours = Neighbours(2 * HISTORY_LIMIT)
         # Set for the cycle that runs inside the entry's setup: its artist lookups (one
         # request per second per artist for a development-mode app) are put off, stubs are
@@ -357,7 +357,8 @@ def _select(
     """
     skip = {id(p) for p in recovered}
     stored = {id(p) for p in parsed if recent.has_play_near(p.play.track_id, p.play.played_at)}
-    # Told by all the window's plays, stored ones included, and items stored as no play.
+    # Told by all the window's plays (stored ones and blacklisted ones included) and the
+    # items stored as no play.
     modes = stamp_modes_among([(p.play.played_at, p.play.duration_ms) for p in parsed], neighbours)
     open_rows = [row for row, p in enumerate(parsed) if id(p) not in skip and id(p) not in stored]
     open_items = [parsed[row] for row in open_rows]

@@ -54,7 +54,7 @@ def stamp_modes_among(
 ) -> list[Stamping | None]:
     """``stamp_modes`` of ``plays`` told with other items heard around them.
 
-    Neighbours (local files, episodes, blacklisted tracks: items not stored as plays) are
+    Neighbours (local files, episodes: items not stored as plays) are
     heard like the rest: a local file after two repeats of one track says which way the
     client stamps, where the repeats alone cannot.
     """

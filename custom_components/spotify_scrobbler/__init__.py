@@ -30,6 +30,7 @@ from .const import (
     DOMAIN,
     SPOTIFY_API_BASE,
 )
+from .card import async_setup_card
 from .coordinator import ScrobblerCoordinator
 from .engine.known_metadata import KnownMetadata
 from .engine.mongo_client import build_mongo_client, database_identity
@@ -99,9 +100,10 @@ type SpotifyScrobblerConfigEntry = ConfigEntry[ScrobblerRuntimeData]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Create the request gate all accounts share."""
+    """Create the request gate all accounts share; actions and the statistics card."""
     hass.data[SHARED] = SharedSpotifyState(RequestGate(DEFAULT_SPACING), BatchSupport())
     async_setup_services(hass)
+    await async_setup_card(hass)
     return True
 
 

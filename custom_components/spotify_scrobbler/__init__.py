@@ -23,6 +23,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from pymongo import AsyncMongoClient
 
+from .card import async_setup_card
 from .const import (
     CONF_DATABASE,
     CONF_REQUEST_SPACING,
@@ -30,7 +31,6 @@ from .const import (
     DOMAIN,
     SPOTIFY_API_BASE,
 )
-from .card import async_setup_card
 from .coordinator import ScrobblerCoordinator
 from .engine.known_metadata import KnownMetadata
 from .engine.mongo_client import build_mongo_client, database_identity

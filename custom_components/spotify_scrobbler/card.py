@@ -13,12 +13,14 @@ import hashlib
 from pathlib import Path
 from typing import Any, Final
 
-import voluptuous as vol
-from homeassistant.components import websocket_api
-from homeassistant.components.http import StaticPathConfig
+from homeassistant.components.frontend import add_extra_js_url
+from homeassistant.components.websocket_api import async_register_command
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.decorators import websocket_command
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
+from .compat import StaticPathConfig, vol
 from .const import DOMAIN
 from .statistics import statistic_ids
 
@@ -34,17 +36,14 @@ CARD_SENSORS: Final = {
 
 async def async_setup_card(hass: HomeAssistant) -> None:
     """Answer the card's websocket command; serve its module and add it to the frontend."""
-    websocket_api.async_register_command(hass, websocket_accounts)
-    if hass.http is None:  # no web server (a configuration without http)
+    async_register_command(hass, websocket_accounts)
+    if "http" not in hass.config.components:  # no web server to serve the module
         return
     await hass.http.async_register_static_paths(
         [StaticPathConfig(URL_BASE, str(CARD_FILE.parent), cache_headers=True)]
     )
     if "frontend" not in hass.config.components:
         return
-    # Imported here: the frontend integration is an optional after-dependency.
-    from homeassistant.components.frontend import add_extra_js_url  # noqa: PLC0415
-
     # Cached by browsers for a long time: the URL changes with the file.
     digest = await hass.async_add_executor_job(_digest, CARD_FILE)
     add_extra_js_url(hass, f"{URL_BASE}/{CARD_FILE.name}?v={digest}")
@@ -54,14 +53,14 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/accounts"})
+@websocket_command({vol.Required("type"): f"{DOMAIN}/accounts"})
 @callback
 def websocket_accounts(
-    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
     """The loaded accounts: entry id, title, plays statistic and the card's sensors."""
     registry = er.async_get(hass)
-    accounts = []
+    accounts: list[dict[str, str | None]] = []
     for entry in hass.config_entries.async_loaded_entries(DOMAIN):
         account = entry.unique_id or entry.entry_id
         plays_id, _ = statistic_ids(entry)
@@ -69,8 +68,10 @@ def websocket_accounts(
             field: registry.async_get_entity_id("sensor", DOMAIN, f"{account}_{key}")
             for field, key in CARD_SENSORS.items()
         }
-        accounts.append(
-            {"entry_id": entry.entry_id, "title": entry.title, "plays_statistic_id": plays_id}
-            | sensors
-        )
+        account_ids: dict[str, str | None] = {
+            "entry_id": entry.entry_id,
+            "title": entry.title,
+            "plays_statistic_id": plays_id,
+        }
+        accounts.append(account_ids | sensors)
     connection.send_result(msg["id"], accounts)

@@ -329,3 +329,27 @@ async def test_plays_blacklisted_after_they_were_counted(
     play_recently(fake_spotify, catalog, [(0, 3.0)])
     await tick(hass)
     await assert_statistics_match(hass, entry, mongo_db)
+
+
+async def test_a_late_play_stored_by_the_setup_cycle_is_counted(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    setup_entry: SetupEntry,
+    fake_spotify: FakeSpotify,
+    catalog: Catalog,
+    mongo_db: MongoDb,
+) -> None:
+    """The first cycle runs inside setup, before the statistics follow the coordinator: an
+    older play it stores (shown late by Spotify, or written before a restart whose reply was
+    lost) lies before the recorder's last row and must be counted all the same."""
+    play_recently(fake_spotify, catalog, [(0, 130), (1, 5)])
+    entry = await setup_entry()
+    await assert_statistics_match(hass, entry, mongo_db)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+    play_recently(fake_spotify, catalog, [(2, 70)])  # another hour than the newest play's
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert await mongo_db["infos"].count_documents({}) == 3
+    await assert_statistics_match(hass, entry, mongo_db)

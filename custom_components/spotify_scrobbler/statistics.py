@@ -245,11 +245,16 @@ class ListeningStatistics:
                 await self._rebuild_locked(None)
                 return
             last = await self._recorded_last_hour()
+            # The setup's own cycle ran before this tracker followed the coordinator: a play
+            # it stored before the last row (shown late, or written before a restart whose
+            # reply was lost) is counted by starting there.
+            setup_plays = self.entry.runtime_data.coordinator.data.new_plays
+            oldest = min((details.play.played_at for details in setup_plays), default=None)
             if last is not None:
                 hour, plays, minutes_ms, sums = last
                 self.last_hour = HourTotals(hour, plays, minutes_ms)
                 self.sums = sums
-                await self._rebuild_locked(hour)
+                await self._rebuild_locked(hour if oldest is None else min(hour, oldest))
             else:
                 await self._rebuild_locked(None)
 

@@ -3,6 +3,7 @@
 from collections.abc import Awaitable, Callable
 
 from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL, UrlManager
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -63,3 +64,20 @@ async def test_the_card_finds_each_account_its_statistic_and_sensors(
     await hass.config_entries.async_unload(entry.entry_id)
     await client.send_json_auto_id({"type": "spotify_scrobbler/accounts"})
     assert (await client.receive_json())["result"] == []
+
+
+async def test_a_web_server_without_new_routes_does_not_stop_the_setup(
+    hass: HomeAssistant, setup_entry: SetupEntry, hass_client: ClientSessionGenerator
+) -> None:
+    """A bare aiohttp server started before the integration (a test client; HA's own takes
+    routes after start) refuses the card's route: the entry loads all the same."""
+    added: list[str] = []
+    hass.data[DATA_EXTRA_MODULE_URL] = UrlManager(lambda _change, url: added.append(url), [])
+    hass.config.components.add("frontend")
+    assert await async_setup_component(hass, "http", {})
+    await hass_client()
+    hass.http.app.router.freeze()  # as aiohttp leaves a server it started itself
+
+    entry = await setup_entry()
+
+    assert entry.state is ConfigEntryState.LOADED
